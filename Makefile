@@ -1,0 +1,44 @@
+# r2lcm_jax developer entry points.
+#   make demo   set up .venv and run the demo on the embedded default
+#   make test   set up .venv and run the test suite
+#   make tfc    create .venv-tfc (tensorflow-compression, isolated) for the `tfc` coder backend
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+TFC_PYTHON ?= python3.11
+TFC_VENV   ?= .venv-tfc
+
+.PHONY: setup demo test test-all tfc lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/r2lcm demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m ''
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check r2lcm_jax tests experiments third_party
+
+tfc: $(TFC_VENV)/.installed
+
+$(TFC_VENV)/.installed: third_party/tfc_bridge/requirements.txt
+	@test -x $(TFC_VENV)/bin/python || $(TFC_PYTHON) -m venv $(TFC_VENV)
+	$(TFC_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TFC_VENV)/bin/python -m pip install --quiet -r third_party/tfc_bridge/requirements.txt
+	$(TFC_VENV)/bin/python -c "import tensorflow_compression as tfc; print('tensorflow-compression', tfc.__version__ if hasattr(tfc, '__version__') else 'ok')"
+	@touch $@
+
+clean:
+	rm -rf $(VENV) $(TFC_VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Command-line interface: `r2lcm <subcommand> [--absl_flags]`."""

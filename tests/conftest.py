@@ -1,0 +1,45 @@
+"""Shared pytest fixtures.
+
+Real camera data lives in `../shared/data/real` beside the repository (never committed);
+tests that need it take the `real_data` fixture and are skipped, with the reason, where
+that folder is absent. `R2LCM_SHARED_DATA` overrides the location.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _shared_data_root() -> pathlib.Path:
+  env = os.environ.get("R2LCM_SHARED_DATA")
+  if env:
+    return pathlib.Path(env)
+  return REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> pathlib.Path:
+  return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def real_data() -> pathlib.Path:
+  """`../shared/data/real`: GoPro / Canon DNGs, INTEL-TAU PNGs, a Halide Bayer crop."""
+  root = _shared_data_root() / "real"
+  if not root.is_dir():
+    pytest.skip(f"real camera data not found at {root} (set R2LCM_SHARED_DATA)")
+  return root
+
+
+@pytest.fixture(scope="session")
+def reference_data() -> pathlib.Path:
+  """`../shared/data/reference/dev`: parity fixtures from the official PyTorch model."""
+  root = _shared_data_root() / "reference" / "dev"
+  if not root.is_dir():
+    pytest.skip(f"reference fixtures not found at {root} (set R2LCM_SHARED_DATA)")
+  return root
