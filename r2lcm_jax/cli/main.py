@@ -9,7 +9,10 @@ code 2 (no traceback).
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import pathlib
 import sys
+from types import ModuleType
 
 from r2lcm_jax.errors import R2lcmError
 
@@ -23,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
   "eval": ("r2lcm_jax.cli.evaluate", "Evaluate a checkpoint on a dataset through real bitstreams."),
   "train": ("r2lcm_jax.cli.train", "Train a model from an ml_collections config."),
   "port-checkpoint": ("r2lcm_jax.cli.port_checkpoint", "Convert an official PyTorch checkpoint."),
-  "bench": ("r2lcm_jax.cli.bench", "Benchmarks (entropy, train, rd)."),
+  "bench": ("experiments/bench_<name>.py", "Benchmarks: `r2lcm bench {entropy,train,rd} [flags]`."),
   "demo": ("r2lcm_jax.cli.demo", "End-to-end demo on the embedded default."),
   "prior": ("r2lcm_jax.cli.prior", "PriorRAW: build a prior, reconstruct without metadata."),
 }
@@ -36,6 +39,32 @@ def _usage() -> str:
   return "\n".join(lines)
 
 
+def _experiments_dir() -> pathlib.Path:
+  """`experiments/` of the source checkout this package runs from."""
+  return pathlib.Path(__file__).resolve().parents[2] / "experiments"
+
+
+def _load_bench(argv: list[str]) -> tuple[str, ModuleType]:
+  """Loads `experiments/bench_<name>.py` for `r2lcm bench <name>`; exits 2 if absent."""
+  folder = _experiments_dir()
+  names = sorted(p.stem[len("bench_"):] for p in folder.glob("bench_*.py"))
+  if len(argv) < 3 or argv[2].startswith("-"):
+    print(f"usage: r2lcm bench <{'|'.join(names) or 'name'}> [flags]", file=sys.stderr)
+    sys.exit(2)
+  path = folder / f"bench_{argv[2]}.py"
+  if not path.is_file():
+    print(
+      f"r2lcm bench: no benchmark {argv[2]!r} (have: {', '.join(names) or 'none'};"
+      f" benchmarks run from a source checkout, looked in {folder})",
+      file=sys.stderr,
+    )
+    sys.exit(2)
+  spec = importlib.util.spec_from_file_location(f"r2lcm_bench_{argv[2]}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return f"bench {argv[2]}", module
+
+
 def run(argv: list[str] | None = None) -> None:
   """Entry point of the console script."""
   argv = list(sys.argv if argv is None else argv)
@@ -46,14 +75,19 @@ def run(argv: list[str] | None = None) -> None:
   if name not in SUBCOMMANDS:
     print(f"r2lcm: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
     sys.exit(2)
-  module_name = SUBCOMMANDS[name][0]
-  try:
-    module = importlib.import_module(module_name)
-  except ModuleNotFoundError as e:
-    if e.name == module_name:
-      print(f"r2lcm: subcommand {name!r} is not available in this build", file=sys.stderr)
-      sys.exit(2)
-    raise
+  rest = argv[2:]
+  if name == "bench":
+    name, module = _load_bench(argv)
+    rest = argv[3:]
+  else:
+    module_name = SUBCOMMANDS[name][0]
+    try:
+      module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+      if e.name == module_name:
+        print(f"r2lcm: subcommand {name!r} is not available in this build", file=sys.stderr)
+        sys.exit(2)
+      raise
   from absl import app
 
   def _main(args: list[str]) -> None:
@@ -63,7 +97,7 @@ def run(argv: list[str] | None = None) -> None:
       print(f"r2lcm {name}: error: {err}", file=sys.stderr)
       sys.exit(2)
 
-  app.run(_main, argv=[f"r2lcm {name}"] + argv[2:])
+  app.run(_main, argv=[f"r2lcm {name}"] + rest)
 
 
 if __name__ == "__main__":
