@@ -16,6 +16,7 @@ __all__ = [
   "CheckpointError",
   "ConfigError",
   "CoderBackendError",
+  "TrainingDivergedError",
 ]
 
 
@@ -49,3 +50,7 @@ class ConfigError(R2lcmError):
 
 class CoderBackendError(R2lcmError):
   """An entropy-coder backend that is unavailable or failed."""
+
+
+class TrainingDivergedError(R2lcmError):
+  """Training produced a non-finite loss or gradient; the last good checkpoint is kept."""
