@@ -31,7 +31,10 @@ def create_checkpoint_manager(
       (unless forced).
   """
   options = ocp.CheckpointManagerOptions(
-    max_to_keep=max_to_keep, save_interval_steps=save_interval_steps, create=True
+    max_to_keep=max_to_keep,
+    save_interval_steps=save_interval_steps,
+    create=True,
+    cleanup_tmp_directories=True,
   )
   return ocp.CheckpointManager(os.path.abspath(os.fspath(directory)), options=options)
 
