@@ -1,0 +1,1 @@
+"""A small, deterministic camera ISP (RAW -> raw-RGB -> sRGB) and its naive inverse."""
