@@ -7,7 +7,13 @@ import pytest
 
 from r2lcm_jax.errors import ImageFormatError, InputError
 from r2lcm_jax.io.halide import read_bayer_png, split_wb_matrix
-from r2lcm_jax.io.raw import RawImage, camera_slug, cfa_from_pattern, cfa_masks, read_raw
+from r2lcm_jax.io.raw import (
+  RawImage,
+  camera_slug,
+  cfa_from_pattern,
+  cfa_masks,
+  read_raw,
+)
 
 GOPRO = ["HERO7_GOPR9231.DNG", "Fusion_GPFR7066.DNG", "Fusion_GPBK7066.DNG"]
 GOPRO_SHAPES = {"HERO7_GOPR9231.DNG": (3000, 4000), "Fusion_GPFR7066.DNG": (3000, 3104),

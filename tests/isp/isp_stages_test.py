@@ -14,7 +14,6 @@ def _rgb(h=16, w=24, seed=0):
 
 
 def test_normalise_mosaic_uses_per_position_black_and_clips():
-  mosaic = np.array([[100, 200], [300, 1100]] * 2, np.uint16).reshape(4, 2)
   mosaic = np.tile(np.array([[100, 200], [300, 1100]], np.uint16), (2, 2))
   out = stages.normalise_mosaic(mosaic, np.array([100, 100, 200, 100]), 1100)
   np.testing.assert_allclose(out[:2, :2], [[0.0, 0.1], [100 / 900, 1.0]], rtol=1e-6)
