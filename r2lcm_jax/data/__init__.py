@@ -1,0 +1,1 @@
+"""Datasets: NUS / INTEL-TAU readers, synthetic scenes, grain pipelines."""
