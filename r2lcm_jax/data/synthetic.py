@@ -33,10 +33,10 @@ def _scene_srgb_linear(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
   t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
   img = (1 - t) * c0 + t * c1
   n_shapes = int(rng.integers(4, 9))
-  for _ in range(n_shapes):
+  for i in range(n_shapes):
     cy, cx = rng.uniform(0, 1, 2)
     ry, rx = rng.uniform(0.08, 0.35, 2)
-    colour = rng.uniform(0.02, 0.9, 3) ** 1.5
+    colour = rng.uniform(0.0, 0.02, 3) if i == 0 else rng.uniform(0.02, 0.9, 3) ** 1.5
     if rng.random() < 0.5:
       d = ((u - cx) / rx) ** 2 + ((v - cy) / ry) ** 2
       mask = 1.0 / (1.0 + np.exp(np.minimum((d - 1.0) * 30.0, 60.0)))  # soft ellipse
@@ -56,7 +56,8 @@ def _scene_srgb_linear(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
   hue = u * 6.0
   ramp = np.clip(np.stack([np.abs(hue - 3) - 1, 2 - np.abs(hue - 2), 2 - np.abs(hue - 4)], -1), 0, 1)
   img = np.where(band[..., None], 0.05 + 0.6 * ramp, img)
-  # Fine noise texture everywhere.
+  # Lens vignetting, then fine noise texture everywhere.
+  img = img * (1.0 - 0.5 * ((u - 0.5) ** 2 + (v - 0.5) ** 2))[..., None]
   img = img * (1.0 + 0.05 * rng.standard_normal((h, w, 1)))
   # Specular highlights: bright Gaussian blobs, well above white.
   for _ in range(int(rng.integers(1, 4))):
