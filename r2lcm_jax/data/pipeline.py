@@ -2,11 +2,13 @@
 
 Training (`make_train_iter`): every image is made landscape (raw and sRGB rotated 90
 degrees CCW if portrait, as the official loader does) and kept in memory in its file
-precision. One epoch draws `patches_per_image` patches from every image: the element
-indices are shuffled per epoch (grain `shuffle` + `repeat`), and each element picks its
-image (index mod number of images), a uniform random window and, with `augment`, one of
-the 8 flips/rotations, from a generator seeded by (seed, epoch, index) (grain
-`random_map`). Batches stack `batch_size` such patches. The iterator is infinite,
+precision. With `sampling="random"`, one epoch draws `patches_per_image` patches from
+every image: the element indices are shuffled per epoch (grain `shuffle` + `repeat`), and
+each element picks its image (index mod number of images) and a uniform random window.
+With `sampling="grid"` (the official protocol, SPEC §10), one epoch is every
+`patch_size` window at stride `stride` in raster order of every image, shuffled. With
+`augment`, one of the 8 flips/rotations is applied. All randomness comes from generators
+seeded by (seed, epoch, index) (grain `random_map`). Batches stack `batch_size` such patches. The iterator is infinite,
 deterministic for a seed, and its position is a small JSON state (`get_state` /
 `set_state`, or Orbax through `grain.checkpoint.CheckpointSave` / `CheckpointRestore`).
 
@@ -78,16 +80,32 @@ class PairStore:
     return (min(im.raw.shape[0] for im in self._images),
             min(im.raw.shape[1] for im in self._images))
 
+  def grid(self, patch: int, stride: int) -> np.ndarray:
+    """(N, 3) int64 (image, top, left) of every window, raster order per image."""
+    rows = []
+    for i, im in enumerate(self._images):
+      h, w = im.raw.shape[:2]
+      tops, lefts = np.arange(0, h - patch + 1, stride), np.arange(0, w - patch + 1, stride)
+      tt, ll = np.meshgrid(tops, lefts, indexing="ij")
+      rows.append(np.stack([np.full(tt.size, i), tt.ravel(), ll.ravel()], -1))
+    return np.concatenate(rows).astype(np.int64)
 
-@dataclasses.dataclass(frozen=True)
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class _PatchSampler(grain.transforms.RandomMap):
   store: PairStore
   patch_size: int
   augment: bool
+  grid: np.ndarray | None = None  # (N, 3) windows for grid sampling, else random windows
 
   def random_map(self, element: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    im = self.store.image(int(element) % len(self.store))
-    raw, srgb = transforms.random_patch(im.raw, im.srgb, self.patch_size, rng)
+    if self.grid is None:
+      im = self.store.image(int(element) % len(self.store))
+      raw, srgb = transforms.random_patch(im.raw, im.srgb, self.patch_size, rng)
+    else:
+      i, top, left = (int(v) for v in self.grid[int(element) % len(self.grid)])
+      im, p = self.store.image(i), self.patch_size
+      raw, srgb = im.raw[top:top + p, left:left + p], im.srgb[top:top + p, left:left + p]
     if self.augment:
       raw, srgb = transforms.random_flip_rotate(raw, srgb, rng)
     return {"raw": raw.astype(np.float32) / np.float32(im.raw_scale),
@@ -96,7 +114,8 @@ class _PatchSampler(grain.transforms.RandomMap):
 
 def make_train_dataset(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, np.ndarray]] | PairStore,
                        *, patch_size: int = 256, batch_size: int = 8, seed: int = 0,
-                       augment: bool = True, patches_per_image: int = 1) -> grain.MapDataset:
+                       augment: bool = True, patches_per_image: int = 1,
+                       sampling: str = "random", stride: int | None = None) -> grain.MapDataset:
   """The infinite, batched training `grain.MapDataset` (see module doc)."""
   store = pairs_or_arrays if isinstance(pairs_or_arrays, PairStore) else PairStore(pairs_or_arrays)
   h, w = store.min_size()
@@ -106,16 +125,27 @@ def make_train_dataset(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, n
     raise ConfigError("batch_size and patches_per_image must be >= 1")
   if not 0 <= seed < 2**32:
     raise ConfigError(f"seed must be in [0, 2**32), got {seed}")
-  ds = grain.MapDataset.range(len(store) * patches_per_image)
+  if sampling == "random":
+    grid = None
+    ds = grain.MapDataset.range(len(store) * patches_per_image)
+  elif sampling == "grid":
+    stride = patch_size // 2 if stride is None else stride
+    if stride < 1:
+      raise ConfigError(f"stride must be >= 1, got {stride}")
+    grid = store.grid(patch_size, stride)
+    ds = grain.MapDataset.range(len(grid))
+  else:
+    raise ConfigError(f"sampling must be 'random' or 'grid', got {sampling!r}")
   ds = ds.shuffle(seed=seed).repeat(None)
-  ds = ds.random_map(_PatchSampler(store, patch_size, augment), seed=seed)
+  ds = ds.random_map(_PatchSampler(store, patch_size, augment, grid), seed=seed)
   return ds.batch(batch_size, drop_remainder=True)
 
 
 def make_train_iter(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, np.ndarray]] | PairStore,
                     *, patch_size: int = 256, batch_size: int = 8, seed: int = 0,
-                    augment: bool = True, patches_per_image: int = 1,
-                    num_threads: int = 2, prefetch: int = 4) -> grain.DatasetIterator:
+                    augment: bool = True, patches_per_image: int = 1, sampling: str = "random",
+                    stride: int | None = None, num_threads: int = 2,
+                    prefetch: int = 4) -> grain.DatasetIterator:
   """Infinite iterator of training batches.
 
   Args:
@@ -124,7 +154,10 @@ def make_train_iter(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, np.n
     batch_size: patches per batch B.
     seed: all randomness (order, windows, augmentation) derives from it.
     augment: random flips / 90-degree rotations applied to raw and sRGB together.
-    patches_per_image: patches drawn from each image per epoch.
+    patches_per_image: patches drawn from each image per epoch (random sampling).
+    sampling: "random" windows, or "grid": every window at `stride` (default P/2, the
+      official 256/128 tiling; use augment=False for the official protocol).
+    stride: grid stride.
     num_threads, prefetch: grain read options (threads computing elements ahead).
 
   Returns:
@@ -133,7 +166,8 @@ def make_train_iter(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, np.n
     `grain.checkpoint.CheckpointSave(it)` / `CheckpointRestore(it)`.
   """
   ds = make_train_dataset(pairs_or_arrays, patch_size=patch_size, batch_size=batch_size,
-                          seed=seed, augment=augment, patches_per_image=patches_per_image)
+                          seed=seed, augment=augment, patches_per_image=patches_per_image,
+                          sampling=sampling, stride=stride)
   opts = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
   return iter(ds.to_iter_dataset(opts))
 

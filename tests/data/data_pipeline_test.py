@@ -135,3 +135,20 @@ def test_eval_iter_over_real_rendered_pairs(rendered_root):
   assert item["name"] == "bayer_small"
   assert item["raw"].shape == (1, 336, 256, 3)  # 344x256 centre-cropped to 16
   assert item["source_crop"] == (4, 0, 336, 256)
+
+
+def test_grid_sampling_visits_every_official_window_once_per_epoch(synth_pairs):
+  store = PairStore(synth_pairs[:2])
+  grid = store.grid(32, 16)
+  # 48x80 images: tops {0, 16}, lefts {0, 16, 32, 48} -> 8 windows per image.
+  assert len(grid) == 16
+  it = make_train_iter(store, patch_size=32, batch_size=4, seed=2, augment=False,
+                       sampling="grid", stride=16)
+  seen = []
+  for _ in range(4):
+    batch = next(it)
+    for r in batch["raw"]:
+      seen.append(next((i, t, left) for i, t, left in grid
+                       if np.array_equal(synth_pairs[i][0][t:t + 32, left:left + 32], r)))
+  assert sorted(seen) == sorted(map(tuple, grid.tolist()))
+  assert seen != [tuple(g) for g in grid.tolist()]  # shuffled
