@@ -1,0 +1,215 @@
+"""The rANS substream format shared by the NumPy and JAX coders (host-side NumPy).
+
+Arithmetic (integer only): state `x` uint32 in [2^16, 2^32), 16-bit renormalisation
+words, CDF precision P <= 16 (frequencies of a row sum to 2^P).
+
+* encode bin b of row k (f = freq[k, b], c = start[k, b]):
+  if x >= f << (32 - P): emit x & 0xffff, x >>= 16;  then x = ((x // f) << P) + x % f + c
+* decode: slot = x & (2^P - 1); b = LUT[k, slot]; x = f * (x >> P) + slot - c;
+  if x < 2^16: x = (x << 16) | next word.
+The encoder starts every lane at x = 2^16 and processes symbols last to first; the
+decoder must end every lane at 2^16 having consumed exactly all words.
+
+Lanes: a substream of n symbols uses `L = min(lanes, n)` interleaved lanes; symbol i goes
+to lane i % L at step i // L (steps t = 0..ceil(n/L)-1; lanes past the end of the last
+step are idle). Words are serialised in decoder reading order: step-major, then lane
+(Giesen's interleaving), so no per-lane lengths are stored.
+
+Escape: value v with row k is bin `v - offset[k]` if that is in [0, support_k), else the
+escape bin `support_k` and v itself (int32) goes to the escape list, in symbol order.
+
+Substream bytes (little-endian), for n > 0 symbols:
+
+    u16 L | u32 state[L] | u16 word[W] | i32 escape_value[E]
+
+n = 0 gives b"". The decoder knows n (from the indexes) and E (the number of escape
+bins it decoded), so W = (len - 2 - 4L - 4E) / 2 and every field is checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from r2lcm_jax.entropy.tables import CodingTables, validate_tables
+from r2lcm_jax.errors import BitstreamError
+
+__all__ = [
+  "RANS_L",
+  "MAX_LANES",
+  "RansTables",
+  "rans_tables",
+  "to_bins",
+  "from_bins",
+  "lane_layout",
+  "pack_substream",
+  "SubstreamView",
+  "parse_substream",
+  "split_body",
+  "check_indexes",
+]
+
+RANS_L = 1 << 16  # lower bound of the state interval
+MAX_LANES = 65535
+COARSE_BITS = 12  # decoder's coarse slot table: 2^12 buckets per row
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RansTables:
+  """Coder view of CodingTables (int32 NumPy arrays).
+
+  Attributes:
+    freq: (S, M) frequency of bin b in row k (0 beyond the escape bin), M = max_len - 1.
+    start: (S, M) cumulative start of bin b.
+    support: (S,) number of regular bins; the escape bin index equals it.
+    offset: (S,) value of bin 0.
+    lut: (S, 2^P) bin of every slot (slot -> symbol inverse table).
+    packed: uint32 (S, M) start | freq << 16 (freq of a bin is < 2^16).
+    coarse: uint32 (S, 2^C) lo | hi << 16 for each of the 2^C coarse slot buckets
+      (C = min(P, COARSE_BITS)): every slot of bucket j decodes to a bin in [lo, hi].
+    coarse_bits: C.
+    search_iters: binary-search steps that resolve any [lo, hi] range of `coarse`.
+    precision: P.
+    fingerprint: the CodingTables fingerprint.
+  """
+
+  freq: np.ndarray
+  start: np.ndarray
+  support: np.ndarray
+  offset: np.ndarray
+  lut: np.ndarray
+  packed: np.ndarray
+  coarse: np.ndarray
+  coarse_bits: int
+  search_iters: int
+  precision: int
+  fingerprint: bytes
+
+
+def rans_tables(tables: CodingTables) -> RansTables:
+  """Derives the coder arrays from validated integer tables (integer ops only)."""
+  validate_tables(tables)
+  cdf = tables.cdf.astype(np.int64)
+  s, m = cdf.shape
+  freq = np.diff(cdf, axis=1)
+  start = cdf[:, :-1].copy()
+  p = tables.precision
+  lut = np.empty((s, 1 << p), np.int32)
+  slots = np.arange(1 << p)
+  for k in range(s):
+    n_sym = int(tables.cdf_length[k]) - 1
+    lut[k] = np.searchsorted(cdf[k, 1 : n_sym + 1], slots, side="right")
+  support = (tables.cdf_length - 2).astype(np.int32)
+  cb = min(p, COARSE_BITS)
+  lo = lut[:, :: 1 << (p - cb)].astype(np.int64)
+  hi = np.concatenate([lo[:, 1:], support[:, None].astype(np.int64)], axis=1)
+  widest = int((hi - lo).max()) + 1
+  return RansTables(
+    freq=freq.astype(np.int32), start=start.astype(np.int32),
+    support=support, offset=tables.offset.astype(np.int32), lut=lut,
+    packed=(start | (freq << 16)).astype(np.uint32),
+    coarse=(lo | (hi << 16)).astype(np.uint32), coarse_bits=cb,
+    search_iters=(widest - 1).bit_length(), precision=int(p),
+    fingerprint=tables.fingerprint,
+  )
+
+
+def check_indexes(indexes: np.ndarray, num_scales: int) -> np.ndarray:
+  """int32 (n,) copy of `indexes`; ValueError if not 1-D or out of [0, num_scales)."""
+  idx = np.asarray(indexes)
+  if idx.ndim != 1:
+    raise ValueError(f"indexes must be 1-D, got shape {idx.shape}")
+  if idx.size and (idx.min() < 0 or idx.max() >= num_scales):
+    raise ValueError(f"indexes must be in [0, {num_scales})")
+  return idx.astype(np.int32)
+
+
+def to_bins(symbols: np.ndarray, indexes: np.ndarray, rt: RansTables
+            ) -> tuple[np.ndarray, np.ndarray]:
+  """int32 symbols (n,) -> (bins int32 (n,), escape values int32 (E,))."""
+  sym = np.asarray(symbols)
+  if sym.shape != indexes.shape:
+    raise ValueError(f"symbols {sym.shape} and indexes {indexes.shape} differ in shape")
+  if sym.dtype.kind not in "iu" or (sym.size and (
+      sym.min() < np.iinfo(np.int32).min or sym.max() > np.iinfo(np.int32).max)):
+    raise ValueError("symbols must be integers in the int32 range")
+  b = sym.astype(np.int64) - rt.offset[indexes]
+  sup = rt.support[indexes]
+  esc = (b < 0) | (b >= sup)
+  bins = np.where(esc, sup, b).astype(np.int32)
+  return bins, sym[esc].astype(np.int32)
+
+
+def from_bins(bins: np.ndarray, indexes: np.ndarray, escapes: np.ndarray,
+              rt: RansTables) -> np.ndarray:
+  """Inverse of `to_bins`; BitstreamError if the escape list does not fit."""
+  sup = rt.support[indexes]
+  esc = bins == sup
+  if int(esc.sum()) != escapes.size:
+    raise BitstreamError("escape count does not match the substream")
+  values = (bins.astype(np.int64) + rt.offset[indexes]).astype(np.int32)
+  if escapes.size:
+    eb = escapes.astype(np.int64) - rt.offset[indexes[esc]]
+    if np.any((eb >= 0) & (eb < sup[esc])):
+      raise BitstreamError("escaped value inside the table support (non-canonical)")
+    values[esc] = escapes
+  return values
+
+
+def lane_layout(n: int, lanes: int) -> tuple[int, int]:
+  """(L, T): lanes used and steps for n symbols with at most `lanes` lanes."""
+  if not 1 <= lanes <= MAX_LANES:
+    raise ValueError(f"lanes must be in [1, {MAX_LANES}], got {lanes}")
+  num = min(lanes, n)
+  return num, (n + num - 1) // num if num else 0
+
+
+def pack_substream(states: np.ndarray, words: np.ndarray, escapes: np.ndarray) -> bytes:
+  """u16 L | u32 states[L] | u16 words[W] | i32 escapes[E] (little-endian)."""
+  return b"".join((
+    np.uint16(states.size).astype("<u2").tobytes(),
+    np.asarray(states, "<u4").tobytes(),
+    np.asarray(words, "<u2").tobytes(),
+    np.asarray(escapes, "<i4").tobytes(),
+  ))
+
+
+@dataclasses.dataclass(frozen=True)
+class SubstreamView:
+  """Parsed fixed part of a substream: lanes, states uint32 (L,), body uint8 (rest)."""
+
+  lanes: int
+  states: np.ndarray
+  body: bytes
+
+
+def parse_substream(data: bytes, n: int, lanes: int | None) -> SubstreamView:
+  """Checks the lane header and states of a substream for n > 0 symbols."""
+  if len(data) < 2:
+    raise BitstreamError(f"substream of {len(data)} bytes is truncated")
+  num = int(np.frombuffer(data, "<u2", count=1)[0])
+  expected = min(lanes, n) if lanes is not None else None
+  if num < 1 or num > n or (expected is not None and num != expected):
+    raise BitstreamError(
+      f"substream lane count {num} invalid for {n} symbols"
+      + (f" (expected {expected})" if expected is not None else ""))
+  end = 2 + 4 * num
+  if len(data) < end or (len(data) - end) % 2:
+    raise BitstreamError(f"substream of {len(data)} bytes is truncated")
+  if len(data) - end > 6 * n:
+    raise BitstreamError(f"substream of {len(data)} bytes is too long for {n} symbols")
+  states = np.frombuffer(data, "<u4", count=num, offset=2).astype(np.uint32)
+  if np.any(states < RANS_L):
+    raise BitstreamError("substream has an invalid initial coder state")
+  return SubstreamView(lanes=num, states=states, body=data[end:])
+
+
+def split_body(view: SubstreamView, num_escapes: int) -> tuple[int, np.ndarray]:
+  """(W, escapes int32 (E,)) given E; BitstreamError if sizes do not fit."""
+  esc_bytes = 4 * num_escapes
+  if esc_bytes > len(view.body):
+    raise BitstreamError("substream too short for its escape values")
+  w_bytes = len(view.body) - esc_bytes
+  esc = np.frombuffer(view.body, "<i4", count=num_escapes, offset=w_bytes).astype(np.int32)
+  return w_bytes // 2, esc

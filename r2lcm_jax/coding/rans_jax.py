@@ -1,0 +1,291 @@
+"""rANS in JAX: all substreams x lanes vectorised in one `lax.scan` (CPU, GPU, TPU).
+
+Same arithmetic and bytes as the NumPy reference (`rans_numpy`; format in
+`rans_format`): uint32 states, 16-bit words, no 64-bit types (works without x64).
+Substream k with n_k symbols uses L_k = min(lanes, n_k) lanes. All substreams of a call
+are laid out on one grid (steps T, substreams K, lanes Lm) and one jitted scan runs
+over the steps; in the decoder each substream's read pointer advances by an exclusive
+cumulative sum of the lanes that need a word, so the interleaved word order of the
+format is reproduced exactly. Grid sizes are rounded up to a few buckets so that
+repeated calls with similar sizes reuse the compiled program (idle cells are masked).
+Host-side NumPy does only the layout (scatter into the grid), the compaction of emitted
+words and the byte packing.
+
+API:
+  encode(symbols: int32 (n,), indexes: int32 (n,), tables, *, lanes: int) -> bytes
+  decode(data: bytes, indexes: int32 (n,), tables, *, lanes: int | None = None)
+      -> int32 (n,)
+  JaxRans(tables).encode_many([(symbols, indexes), ...], lanes=L) -> list[bytes]
+  JaxRans(tables).decode_many([bytes, ...], [indexes, ...], lanes=None) -> list[int32]
+`JaxRans` keeps the tables on the device; the module functions build one per call.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from r2lcm_jax.coding import rans_format as fmt
+from r2lcm_jax.coding.rans_numpy import as_rans_tables
+from r2lcm_jax.entropy.tables import CodingTables
+from r2lcm_jax.errors import BitstreamError
+
+__all__ = ["encode", "decode", "JaxRans", "bucket"]
+
+
+def bucket(n: int) -> int:
+  """Smallest size >= n of the form 2^k or 3 * 2^(k-1) (>= 1)."""
+  if n <= 2:
+    return max(n, 1)
+  p = 1 << (n - 1).bit_length()
+  return 3 * p // 4 if 3 * p // 4 >= n else p
+
+
+def _barrier(x):
+  """Materialises x: stops XLA from duplicating gathers into several fusions."""
+  return jax.lax.optimization_barrier(x)
+
+
+@functools.partial(jax.jit, static_argnames=("precision",))
+def _encode_grid(packed, offset, support, symbols, rows, valid, *, precision):
+  """Encodes the grid (T, K, Lm) of int32 symbols with table rows `rows`.
+
+  Returns:
+    words uint16 (K, T, Lm), emit bool (K, T, Lm), final states uint32 (K, Lm) and the
+    number of escaped symbols per substream int32 (K,).
+  """
+  m = packed.shape[1]
+  off = offset[rows]
+  sup = support[rows]
+  esc = valid & ((symbols < off) | (symbols >= off + sup))
+  bins = jnp.where(esc, sup, jnp.where(valid, symbols - off, 0))
+  fc = jnp.take(packed.reshape(-1), rows * m + bins, mode="clip")
+  f = jnp.where(valid, fc >> jnp.uint32(16), jnp.uint32(1))
+  c = fc & jnp.uint32(0xFFFF)
+  shift = jnp.uint32(32 - precision)
+  p = jnp.uint32(precision)
+
+  def body(x, inp):
+    f_t, c_t, v_t = inp
+    e = v_t & (x >= (f_t << shift))
+    w = (x & jnp.uint32(0xFFFF)).astype(jnp.uint16)
+    x = jnp.where(e, x >> jnp.uint32(16), x)
+    xn = ((x // f_t) << p) + (x % f_t) + c_t
+    return jnp.where(v_t, xn, x), (w, e)
+
+  x0 = jnp.full(symbols.shape[1:], fmt.RANS_L, jnp.uint32)
+  x, (words, emit) = jax.lax.scan(body, x0, (f, c, valid), reverse=True)
+  num_esc = esc.sum(axis=(0, 2), dtype=jnp.int32)
+  return words.transpose(1, 0, 2), emit.transpose(1, 0, 2), x, num_esc
+
+
+@functools.partial(jax.jit, static_argnames=("precision", "coarse_bits", "iters"))
+def _decode_grid(packed, coarse, offset, support, wbuf, base, states, rows, valid, *,
+                 precision, coarse_bits, iters):
+  """Decodes the grid (T, K, Lm) of table rows.
+
+  Slot -> bin: the coarse table gives a range [lo, hi] of bins for the slot's bucket,
+  then `iters` binary-search steps on the row's cumulative starts find the bin (small
+  tables stay in cache, unlike a full 2^P-entry inverse table per row).
+
+  Returns:
+    values int32 (T, K, Lm) (escape bins give garbage, flagged), escape flags bool
+    (T, K, Lm), final states uint32 (K, Lm), words read per substream int32 (K,).
+  """
+  m = packed.shape[1]
+  p = jnp.uint32(precision)
+  mask = jnp.uint32((1 << precision) - 1)
+  packed_flat = packed.reshape(-1)
+  coarse_flat = coarse.reshape(-1)
+  lo16 = jnp.uint32(0xFFFF)
+
+  def body(carry, inp):
+    x, ptr = carry
+    r_t, v_t = inp
+    slot = x & mask
+    bucket = (slot >> jnp.uint32(precision - coarse_bits)).astype(jnp.int32)
+    cr = jnp.take(coarse_flat, r_t * (1 << coarse_bits) + bucket, mode="clip")
+    cr = _barrier(cr)
+    lo = (cr & lo16).astype(jnp.int32)
+    hi = (cr >> jnp.uint32(16)).astype(jnp.int32)
+    row = r_t * m
+    for _ in range(iters):
+      mid = (lo + hi + 1) >> 1
+      ok = (jnp.take(packed_flat, row + mid, mode="clip") & lo16) <= slot
+      lo, hi = _barrier((jnp.where(ok, mid, lo), jnp.where(ok, hi, mid - 1)))
+    fc = _barrier(jnp.take(packed_flat, row + lo, mode="clip"))
+    x1 = (fc >> jnp.uint32(16)) * (x >> p) + slot - (fc & lo16)
+    need = v_t & (x1 < jnp.uint32(fmt.RANS_L))
+    need_i = need.astype(jnp.int32)
+    pos = base[:, None] + ptr[:, None] + jnp.cumsum(need_i, axis=1) - need_i
+    w = jnp.take(wbuf, pos, mode="clip").astype(jnp.uint32)
+    x1 = jnp.where(need, (x1 << jnp.uint32(16)) | w, x1)
+    return (jnp.where(v_t, x1, x), ptr + need_i.sum(axis=1)), lo
+
+  ptr0 = jnp.zeros(states.shape[0], jnp.int32)
+  (x, ptr), bins = jax.lax.scan(body, (states, ptr0), (rows, valid))
+  esc = valid & (bins == support[rows])
+  return bins + offset[rows], esc, x, ptr
+
+
+class JaxRans:
+  """Batched JAX rANS coder bound to one set of tables (kept on the default device)."""
+
+  def __init__(self, tables: CodingTables | fmt.RansTables, *,
+               min_grid: tuple[int, int, int] = (1, 1, 1),
+               search_iters: int | None = None):
+    """Args:
+      tables: the coding tables.
+      min_grid: lower bounds (steps, substreams, lanes) of the padded grid; a larger
+        grid lets calls of different sizes share one compiled program.
+      search_iters: binary-search steps of the decoder (None: the minimum the tables
+        need; more are harmless).
+    """
+    self.rt = as_rans_tables(tables)
+    self._min_grid = tuple(int(v) for v in min_grid)
+    self._iters = self.rt.search_iters if search_iters is None else int(search_iters)
+    if self._iters < self.rt.search_iters:
+      raise ValueError(f"tables need >= {self.rt.search_iters} search steps")
+    self._packed = jnp.asarray(self.rt.packed)
+    self._coarse = jnp.asarray(self.rt.coarse)
+    self._offset = jnp.asarray(self.rt.offset)
+    self._support = jnp.asarray(self.rt.support)
+
+  def _layout(self, sizes: list[int], lane_counts: list[int]):
+    steps = max(((n + lc - 1) // lc for n, lc in zip(sizes, lane_counts, strict=True)),
+                default=1)
+    t0, k0, l0 = self._min_grid
+    return (bucket(max(steps, t0)), bucket(max(len(sizes), k0)),
+            bucket(max(max(lane_counts, default=1), l0)))
+
+  @staticmethod
+  def _scatter(grid: np.ndarray, k: int, values: np.ndarray, num: int) -> None:
+    steps = (values.size + num - 1) // num
+    flat = np.zeros(steps * num, grid.dtype)
+    flat[: values.size] = values
+    grid[:steps, k, :num] = flat.reshape(steps, num)
+
+  def encode_many(self, items: list[tuple[np.ndarray, np.ndarray]], *, lanes: int
+                  ) -> list[bytes]:
+    """Encodes each (symbols int32 (n_k,), indexes int32 (n_k,)) into one substream."""
+    rt = self.rt
+    prepared, counts = [], []
+    for symbols, indexes in items:
+      idx = fmt.check_indexes(indexes, rt.support.size)
+      sym = np.asarray(symbols)
+      if sym.shape != idx.shape:
+        raise ValueError(f"symbols {sym.shape} and indexes {idx.shape} differ in shape")
+      if sym.dtype != np.int32:
+        if sym.dtype.kind not in "iu" or (sym.size and (
+            sym.min() < np.iinfo(np.int32).min or sym.max() > np.iinfo(np.int32).max)):
+          raise ValueError("symbols must be integers in the int32 range")
+        sym = sym.astype(np.int32)
+      prepared.append((sym, idx))
+      counts.append(fmt.lane_layout(idx.size, lanes)[0])
+    live = [k for k, (sym, _) in enumerate(prepared) if sym.size]
+    out = [b""] * len(items)
+    if not live:
+      return out
+    steps, kb, lm = self._layout([prepared[k][0].size for k in live],
+                                 [counts[k] for k in live])
+    symbols = np.zeros((steps, kb, lm), np.int32)
+    rows = np.zeros((steps, kb, lm), np.int32)
+    valid = np.zeros((steps, kb, lm), bool)
+    for j, k in enumerate(live):
+      sym, idx = prepared[k]
+      self._scatter(symbols, j, sym, counts[k])
+      self._scatter(rows, j, idx, counts[k])
+      self._scatter(valid, j, np.ones(sym.size, bool), counts[k])
+    words, emit, states, num_esc = _encode_grid(
+      self._packed, self._offset, self._support, symbols, rows, valid,
+      precision=rt.precision)
+    words, emit, states = np.asarray(words), np.asarray(emit), np.asarray(states)
+    num_esc = np.asarray(num_esc)
+    stream = words[emit]
+    ends = np.cumsum(emit.reshape(kb, -1).sum(axis=1))
+    for j, k in enumerate(live):
+      lo = int(ends[j - 1]) if j else 0
+      escapes = (fmt.to_bins(*prepared[k], rt)[1] if num_esc[j]
+                 else np.zeros(0, np.int32))
+      out[k] = fmt.pack_substream(states[j, : counts[k]], stream[lo : int(ends[j])],
+                                  escapes)
+    return out
+
+  def decode_many(self, datas: list[bytes], indexes: list[np.ndarray], *,
+                  lanes: int | None = None) -> list[np.ndarray]:
+    """Decodes substreams; returns int32 symbols (n_k,) per substream."""
+    rt = self.rt
+    if len(datas) != len(indexes):
+      raise ValueError("need one index array per substream")
+    idxs = [fmt.check_indexes(i, rt.support.size) for i in indexes]
+    out: list[np.ndarray | None] = [None] * len(datas)
+    views = {}
+    for k, (data, idx) in enumerate(zip(datas, idxs, strict=False)):
+      if idx.size == 0:
+        if data:
+          raise BitstreamError(f"substream of {len(data)} bytes for zero symbols")
+        out[k] = np.zeros(0, np.int32)
+      else:
+        views[k] = fmt.parse_substream(bytes(data), idx.size, lanes)
+    live = list(views)
+    if live:
+      self._decode_live(live, views, idxs, out)
+    return out
+
+  def _decode_live(self, live, views, idxs, out) -> None:
+    rt = self.rt
+    counts = [views[k].lanes for k in live]
+    steps, kb, lm = self._layout([idxs[k].size for k in live], counts)
+    rows = np.zeros((steps, kb, lm), np.int32)
+    valid = np.zeros((steps, kb, lm), bool)
+    states = np.full((kb, lm), fmt.RANS_L, np.uint32)
+    bodies = [np.frombuffer(views[k].body, "<u2", count=len(views[k].body) // 2)
+              for k in live]
+    base = np.zeros(kb, np.int32)
+    base[: len(live)] = np.concatenate([[0], np.cumsum([b.size for b in bodies])[:-1]])
+    # A symbol emits at most one word and one escape value, so a body holds at most
+    # 3 n_k 16-bit units; the buffer size then depends only on the grid.
+    wbuf = np.zeros(3 * steps * kb * lm, np.uint16)
+    if bodies:
+      cat = np.concatenate(bodies)
+      wbuf[: cat.size] = cat
+    for j, k in enumerate(live):
+      self._scatter(rows, j, idxs[k], counts[j])
+      self._scatter(valid, j, np.ones(idxs[k].size, bool), counts[j])
+      states[j, : counts[j]] = views[k].states
+    values, esc, x, ptr = _decode_grid(
+      self._packed, self._coarse, self._offset, self._support, wbuf, base, states,
+      rows, valid, precision=rt.precision, coarse_bits=rt.coarse_bits,
+      iters=self._iters)
+    values, esc, x, ptr = (np.asarray(a) for a in (values, esc, x, ptr))
+    if np.any(x != fmt.RANS_L):
+      bad = sorted({live[j] for j in np.nonzero((x != fmt.RANS_L).any(axis=1))[0]
+                    if j < len(live)})
+      raise BitstreamError(f"substream(s) {bad} did not decode to the initial state")
+    for j, k in enumerate(live):
+      n, num = idxs[k].size, counts[j]
+      steps_k = (n + num - 1) // num
+      v = values[:steps_k, j, :num].reshape(-1)[:n]
+      e = esc[:steps_k, j, :num].reshape(-1)[:n]
+      num_words, escapes = fmt.split_body(views[k], int(np.count_nonzero(e)))
+      if int(ptr[j]) != num_words:
+        raise BitstreamError(f"substream {k}: {int(ptr[j])} words decoded, "
+                             f"{num_words} present (corrupt)")
+      if escapes.size:
+        v = fmt.from_bins(v - rt.offset[idxs[k]], idxs[k], escapes, rt)
+      out[k] = np.ascontiguousarray(v, np.int32)
+
+
+def encode(symbols: np.ndarray, indexes: np.ndarray,
+           tables: CodingTables | fmt.RansTables, *, lanes: int) -> bytes:
+  """Encodes int32 symbols (n,) with table rows `indexes` (n,) into one substream."""
+  return JaxRans(tables).encode_many([(symbols, indexes)], lanes=lanes)[0]
+
+
+def decode(data: bytes, indexes: np.ndarray, tables: CodingTables | fmt.RansTables,
+           *, lanes: int | None = None) -> np.ndarray:
+  """Decodes one substream; returns int32 symbols (n,) for the n given indexes."""
+  return JaxRans(tables).decode_many([data], [indexes], lanes=lanes)[0]

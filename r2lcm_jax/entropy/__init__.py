@@ -1,0 +1,1 @@
+"""Entropy model: Gaussian conditional, integer coding tables, index selection."""

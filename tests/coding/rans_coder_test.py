@@ -1,0 +1,157 @@
+"""rANS coders: exact round trips, NumPy == JAX bytes, escapes, corruption, rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from r2lcm_jax.coding import rans_format, rans_jax, rans_numpy
+from r2lcm_jax.entropy.tables import CodingTables, build_gaussian_tables
+from r2lcm_jax.errors import BitstreamError
+
+# One padded grid for every example below, so each (precision) compiles once.
+GRID = (512, 4, 64)
+ITERS = 6
+NUM_SCALES, MAX_LEN = 4, 40
+
+
+def random_tables(seed: int, precision: int) -> CodingTables:
+  """Random valid tables of a fixed padded shape (4 rows, <= 38 regular bins)."""
+  rng = np.random.default_rng(seed)
+  total = 1 << precision
+  cdf = np.full((NUM_SCALES, MAX_LEN), total, np.int32)
+  lengths, offsets = [], []
+  for k in range(NUM_SCALES):
+    n_sym = int(rng.integers(2, min(MAX_LEN - 1, total) + 1))  # incl. escape
+    cuts = np.sort(rng.choice(np.arange(1, total), n_sym - 1, replace=False))
+    cdf[k, : n_sym + 1] = np.concatenate([[0], cuts, [total]])
+    lengths.append(n_sym + 1)
+    offsets.append(int(rng.integers(-40, 10)))
+  return CodingTables(
+    cdf=cdf, cdf_length=np.asarray(lengths, np.int32),
+    offset=np.asarray(offsets, np.int32),
+    scale_table=np.arange(1, NUM_SCALES + 1, dtype=np.float32),
+    precision=precision, tail_mass=0.0)
+
+
+def random_symbols(rng, tables: CodingTables, n: int, escape_rate: float):
+  idx = rng.integers(0, tables.num_scales, n).astype(np.int32)
+  support = tables.cdf_length[idx] - 2
+  sym = (tables.offset[idx] + (rng.random(n) * support).astype(np.int64))
+  esc = rng.random(n) < escape_rate
+  extremes = np.asarray([np.iinfo(np.int32).min, np.iinfo(np.int32).max, -1, 0,
+                         -100000, 100000], np.int64)
+  wild = np.where(rng.random(n) < 0.5, rng.choice(extremes, n),
+                  tables.offset[idx] + np.where(rng.random(n) < 0.5, -1, support))
+  return np.where(esc, wild, sym).astype(np.int32), idx
+
+
+@pytest.fixture(scope="module")
+def coders():
+  """JaxRans per precision with the shared grid."""
+  return {}
+
+
+def _jax(coders, tables):
+  key = tables.fingerprint
+  if key not in coders:
+    coders[key] = rans_jax.JaxRans(tables, min_grid=GRID, search_iters=ITERS)
+  return coders[key]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), precision=st.sampled_from([8, 12, 16]),
+       n=st.integers(0, 400), lanes=st.sampled_from([1, 2, 3, 5, 16, 64]),
+       escape_rate=st.sampled_from([0.0, 0.02, 0.5]))
+def test_numpy_and_jax_round_trip_with_identical_bytes(coders, seed, precision, n,
+                                                       lanes, escape_rate):
+  tables = random_tables(seed, precision)
+  sym, idx = random_symbols(np.random.default_rng(seed), tables, n, escape_rate)
+  data = rans_numpy.encode(sym, idx, tables, lanes=lanes)
+  np.testing.assert_array_equal(rans_numpy.decode(data, idx, tables, lanes=lanes), sym)
+  jr = _jax(coders, tables)
+  assert jr.encode_many([(sym, idx)], lanes=lanes)[0] == data
+  np.testing.assert_array_equal(jr.decode_many([data], [idx], lanes=lanes)[0], sym)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), sizes=st.lists(st.integers(0, 300), min_size=1,
+                                                       max_size=4),
+       lanes=st.sampled_from([1, 4, 64]))
+def test_jax_codes_several_substreams_in_one_call_like_numpy_one_by_one(
+    coders, seed, sizes, lanes):
+  tables = random_tables(seed, 16)
+  rng = np.random.default_rng(seed)
+  items = [random_symbols(rng, tables, n, 0.05) for n in sizes]
+  jr = _jax(coders, tables)
+  datas = jr.encode_many(items, lanes=lanes)
+  assert datas == [rans_numpy.encode(s, i, tables, lanes=lanes) for s, i in items]
+  decoded = jr.decode_many(datas, [i for _, i in items])
+  for (s, _), d in zip(items, decoded, strict=True):
+    np.testing.assert_array_equal(d, s)
+
+
+def test_module_functions_of_both_coders_agree_on_gaussian_tables():
+  tables = build_gaussian_tables()
+  rng = np.random.default_rng(7)
+  n = 3000
+  idx = rng.integers(0, 64, n).astype(np.int32)
+  sym = np.rint(rng.normal(0, tables.scale_table[idx])).astype(np.int32)
+  sym[::500] = 40000  # escapes
+  a = rans_numpy.encode(sym, idx, tables, lanes=32)
+  assert rans_jax.encode(sym, idx, tables, lanes=32) == a
+  np.testing.assert_array_equal(rans_jax.decode(a, idx, tables, lanes=32), sym)
+  np.testing.assert_array_equal(rans_numpy.decode(a, idx, tables), sym)
+
+
+def test_empty_input_is_an_empty_substream():
+  tables = random_tables(0, 12)
+  empty = np.zeros(0, np.int32)
+  assert rans_numpy.encode(empty, empty, tables, lanes=8) == b""
+  assert rans_numpy.decode(b"", empty, tables).size == 0
+  with pytest.raises(BitstreamError):
+    rans_numpy.decode(b"\x00", empty, tables)
+
+
+def test_corrupt_substreams_raise_bitstream_error(coders):
+  tables = random_tables(3, 16)
+  rng = np.random.default_rng(3)
+  sym, idx = random_symbols(rng, tables, 400, 0.05)
+  data = rans_numpy.encode(sym, idx, tables, lanes=16)
+  jr = _jax(coders, tables)
+  bad = [data[:-2], data[:1], data + b"\x00\x00", b"\x00" * len(data),
+         data[:2] + b"\x00\x00\x00\x00" + data[6:]]
+  for blob in bad:
+    with pytest.raises(BitstreamError):
+      rans_numpy.decode(blob, idx, tables)
+    with pytest.raises(BitstreamError):
+      jr.decode_many([blob], [idx])
+  with pytest.raises(BitstreamError, match="lane count"):
+    rans_numpy.decode(data, idx, tables, lanes=8)
+
+
+def test_invalid_arguments_raise_value_error():
+  tables = random_tables(1, 12)
+  with pytest.raises(ValueError):
+    rans_numpy.encode(np.zeros(3, np.int32), np.full(3, 9, np.int32), tables, lanes=2)
+  with pytest.raises(ValueError):
+    rans_numpy.encode(np.zeros(3, np.int32), np.zeros(2, np.int32), tables, lanes=2)
+  with pytest.raises(ValueError):
+    rans_numpy.encode(np.zeros(3, np.int32), np.zeros(3, np.int32), tables, lanes=0)
+
+
+def test_rate_is_within_half_a_percent_of_the_table_information_content():
+  tables = build_gaussian_tables()
+  rt = rans_format.rans_tables(tables)
+  rng = np.random.default_rng(11)
+  n = 1 << 17
+  idx = rng.integers(10, 50, n).astype(np.int32)
+  sym = np.rint(rng.normal(0, tables.scale_table[idx])).astype(np.int32)
+  bins, esc = rans_format.to_bins(sym, idx, rt)
+  assert esc.size == 0
+  ideal_bits = -np.log2(rt.freq[idx, bins] / 2.0**16).sum()
+  data = rans_jax.encode(sym, idx, tables, lanes=16)
+  assert 8 * len(data) <= ideal_bits * 1.005
+  assert 8 * len(data) >= ideal_bits
