@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -104,3 +105,14 @@ def test_illuminant_white_balance_makes_the_illuminant_grey():
   rgb = np.broadcast_to((0.4 * ill).astype(np.float32), (2, 2, 3))
   out = pipeline.render_srgb(np.array(rgb), p).astype(int)
   assert np.ptp(out[0, 0]) <= 1
+
+
+def test_gopro_crop_renders_a_plausible_daylight_image(real_data):
+  """A 512x512 crop (even offsets keep the RGGB phase) of the HERO7 frame."""
+  raw = read_raw(real_data / "gopro" / "HERO7_GOPR9231.DNG")
+  crop = dataclasses.replace(raw, mosaic=np.ascontiguousarray(raw.mosaic[1000:1512, 1500:2012]))
+  res = pipeline.render(crop)
+  assert res.srgb.shape == (512, 512, 3)
+  means = res.srgb.reshape(-1, 3).mean(0)
+  assert 30 < means.mean() < 220, means
+  assert np.all(means / means.mean() > 0.6) and np.all(means / means.mean() < 1.5), means
