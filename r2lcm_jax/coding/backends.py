@@ -116,10 +116,11 @@ class JaxBackend(CoderBackend):
   name = "jax"
   coder_id = CODER_RANS
 
-  def __init__(self):
+  def __init__(self, **coder_options):
+    """`coder_options` go to `rans_jax.JaxRans` (min_grid, search_iters)."""
     from r2lcm_jax.coding import rans_jax  # imports jax only when used
 
-    self._make = rans_jax.JaxRans
+    self._make = lambda tables: rans_jax.JaxRans(tables, **coder_options)
     self._cache = _RansCache()
 
   def encode_substreams(self, items, tables, *, lanes):
@@ -131,7 +132,8 @@ class JaxBackend(CoderBackend):
 
 
 def get_backend(name: str, **options) -> CoderBackend:
-  """A new backend object: "numpy" (options: workers), "jax", "tfc" (see tfc_backend).
+  """A new backend object: "numpy" (options: workers), "jax" (options: see JaxRans),
+  "tfc" (see tfc_backend).
 
   Raises:
     CoderBackendError: unknown name, or the backend cannot run here.
