@@ -1,0 +1,108 @@
+"""Configuration of the IJCV'24 R2LCM model (`learned_context_journal4`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax.numpy as jnp
+
+from r2lcm_jax.errors import ConfigError
+
+__all__ = ["R2LCMConfig", "LEVELS", "COVERAGES"]
+
+LEVELS = ("hyper", "main")
+COVERAGES = ("official", "full")
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+@dataclasses.dataclass(frozen=True)
+class R2LCMConfig:
+  """Hyper-parameters; the defaults are the official README configuration.
+
+  Attributes:
+    N: base width (64). Hidden widths: N, 3N/2 (mask / context / hyper-synthesis),
+      2N (entropy-parameter MLP, 128 at N=64).
+    latent_channels: C, channels of y and z (8).
+    num_steps: T, context-model steps per level (4).
+    stride: stride of each learned down-sampling slot (2).
+    down_num: number of strided slots of g_a (2) => y is at H / stride**down_num and the
+      decoder upsamples it by the same factor (bicubic). z is y's size / 4.
+    adaptive_quant: predict a per-element log2 step q (else q = 0).
+    scale_bound: lower bound of the Gaussian scale (0.01).
+    likelihood_bound: lower bound of likelihoods (1e-7).
+    coverage: what happens to positions that no step selects.
+      "official": as the reference: they are never coded (decoder value 0), and training
+        charges them -log2(1e-7) = 23.25 bits per element (the train/test mismatch that
+        pushes the masks to cover everything).
+      "full": the last step takes every position not selected before, so every latent
+        element is coded and the training rate equals what is coded.
+      Default "official" (fidelity with the published checkpoints, which were trained
+      with it); "full" is the cleaner choice for new training and is measured in
+      `experiments/results/model.md`.
+    compute_dtype: "float32" | "bfloat16" (network activations; entropy math stays fp32).
+    param_dtype: "float32".
+    codec_seed: seed of the fixed Gumbel keys used by the order masks outside training.
+  """
+
+  N: int = 64
+  latent_channels: int = 8
+  num_steps: int = 4
+  stride: int = 2
+  down_num: int = 2
+  adaptive_quant: bool = True
+  scale_bound: float = 0.01
+  likelihood_bound: float = 1e-7
+  coverage: str = "official"
+  compute_dtype: str = "float32"
+  param_dtype: str = "float32"
+  codec_seed: int = 0
+
+  def __post_init__(self):
+    if self.coverage not in COVERAGES:
+      raise ConfigError(f"coverage must be one of {COVERAGES}, got {self.coverage!r}")
+    for name in ("compute_dtype", "param_dtype"):
+      if getattr(self, name) not in _DTYPES:
+        raise ConfigError(f"{name} must be one of {tuple(_DTYPES)}")
+    if not 0 <= self.down_num <= 4:
+      raise ConfigError(f"down_num must be in 0..4, got {self.down_num}")
+    if self.N < 2 or self.latent_channels < 1 or self.num_steps < 1 or self.stride < 1:
+      raise ConfigError("N, latent_channels, num_steps and stride must be positive")
+
+  @property
+  def dtype(self) -> Any:
+    """Compute dtype as a jnp dtype."""
+    return _DTYPES[self.compute_dtype]
+
+  @property
+  def pdtype(self) -> Any:
+    """Parameter dtype as a jnp dtype."""
+    return _DTYPES[self.param_dtype]
+
+  @property
+  def strides(self) -> tuple[int, int, int, int]:
+    """Stride of g_a's four slots: `stride` for the first `down_num`, else 1."""
+    return tuple(self.stride if i < self.down_num else 1 for i in range(4))
+
+  @property
+  def upscale(self) -> int:
+    """Bicubic factor of the decoder = stride**down_num (4 by default)."""
+    return self.stride**self.down_num
+
+  @property
+  def size_multiple(self) -> int:
+    """Input H and W must be multiples of this (16 by default)."""
+    return self.upscale * 4
+
+  def to_dict(self) -> dict:
+    """JSON-serialisable dict."""
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, d: dict) -> R2LCMConfig:
+    """Inverse of `to_dict`; unknown keys raise ConfigError."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+      raise ConfigError(f"unknown R2LCMConfig keys: {sorted(unknown)}")
+    return cls(**d)

@@ -1,0 +1,183 @@
+"""The IJCV'24 R2LCM model (official `learned_context_journal4`) as a Flax Linen module.
+
+Levels are named by what they hold: "hyper" (z, H/16) and "main" (y, H/4), processed
+hyper first. All arrays are NHWC float32; x_raw / x_srgb are (B, H, W, 3) in [0, 1] with
+H, W multiples of `cfg.size_multiple` (16 by default).
+
+Parameter tree ("params" collection): `g_a`, `h_a`, `h_s`, `g_s` (transforms) and
+`hyper` / `main` (each: `g_mask`, `context_prediction`, `entropy_parameters`).
+
+Randomness: training uses rngs {"gumbel", "noise"} given to `apply`; outside training
+the order masks use fixed Gumbel keys (see `order_masks.codec_gumbel`) and quantisation
+is hard rounding around the mean, so `__call__(training=False)` is deterministic and
+gives the decoder's result (up to the codec's float16 rounding of u_hat).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from r2lcm_jax.layers.bicubic import bicubic_upsample
+from r2lcm_jax.models.config import LEVELS, R2LCMConfig
+from r2lcm_jax.models.context_model import LevelEntropyModel
+from r2lcm_jax.models.order_masks import codec_gumbel, order_from_masks
+from r2lcm_jax.models.transforms import make_g_a, make_g_s, make_h_a, make_h_s
+
+__all__ = ["R2LCM"]
+
+
+class R2LCM(nn.Module):
+  """Learned-metadata RAW reconstruction model. Attribute: cfg (R2LCMConfig)."""
+
+  cfg: R2LCMConfig = R2LCMConfig()
+
+  def setup(self):
+    self.g_a = make_g_a(self.cfg)
+    self.h_a = make_h_a(self.cfg)
+    self.h_s = make_h_s(self.cfg)
+    self.g_s = make_g_s(self.cfg)
+    self.hyper = LevelEntropyModel(self.cfg, "hyper")
+    self.main = LevelEntropyModel(self.cfg, "main")
+
+  def _level(self, level: str) -> LevelEntropyModel:
+    if level not in LEVELS:
+      raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    return self.hyper if level == "hyper" else self.main
+
+  # --- transforms -------------------------------------------------------------------
+
+  def analysis(self, x_raw: jax.Array, x_srgb: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Encoders: returns y float32 (B, H/4, W/4, C) and z float32 (B, H/16, W/16, C)."""
+    y = self.g_a(x_raw, x_srgb).astype(jnp.float32)
+    z = self.h_a(y, x_srgb).astype(jnp.float32)
+    return y, z
+
+  def hyper_synthesis(self, z_hat: jax.Array, x_srgb: jax.Array) -> jax.Array:
+    """h_s: z_hat (B, H/16, W/16, C) -> P_main float32 (B, H/4, W/4, 2C)."""
+    return self.h_s(z_hat, x_srgb).astype(jnp.float32)
+
+  def synthesis(self, y_hat: jax.Array, x_srgb: jax.Array) -> jax.Array:
+    """Bicubic x4 of y_hat (B, H/4, W/4, C), then g_s -> x_hat float32 (B, H, W, 3)."""
+    up = bicubic_upsample(y_hat, self.cfg.upscale)
+    return self.g_s(up, x_srgb).astype(jnp.float32)
+
+  # --- entropy model pieces (the codec calls these) --------------------------------
+
+  def order_map(self, level: str, P: jax.Array, x_srgb: jax.Array) -> jax.Array:
+    """Coding order of a level with the fixed codec Gumbel keys.
+
+    Args:
+      level: "hyper" or "main".
+      P: (B, h, w, 2C) conditioning (zeros for "hyper").
+      x_srgb: (B, H, W, 3).
+
+    Returns:
+      int32 (B, h, w): step 0..T-1 at which each position is coded, T = never.
+    """
+    _, h, w, _ = P.shape
+    g = codec_gumbel(level, self.cfg.num_steps, h, w, self.cfg.codec_seed)
+    return order_from_masks(self._level(level).masks(P, x_srgb, g))
+
+  def entropy_parameters(
+    self,
+    level: str,
+    u_hat: jax.Array,
+    q_map: jax.Array,
+    known: jax.Array,
+    P: jax.Array,
+    x_srgb: jax.Array,
+  ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One context step (CP then EP) on the decoded state; see LevelEntropyModel.step.
+
+    Args: u_hat, q_map (B, h, w, C); known (B, h, w, 1) in {0,1}; P (B, h, w, 2C);
+    x_srgb (B, H, W, 3). Returns sigma, mu, q: float32 (B, h, w, C).
+    """
+    return self._level(level).step(u_hat, q_map, known, P, x_srgb)
+
+  def mask_logits(
+    self, level: str, P: jax.Array, known: jax.Array, x_srgb: jax.Array
+  ) -> jax.Array:
+    """g_mask logits float32 (B, h, w, 2) for conditioning P and known mask K."""
+    return self._level(level).mask_logits(P, known, x_srgb)
+
+  def level_forward(
+    self,
+    level: str,
+    u: jax.Array,
+    P: jax.Array,
+    x_srgb: jax.Array,
+    masks: jax.Array,
+    *,
+    training: bool,
+    drop_steps: int | jax.Array = 0,
+    gamma: float | jax.Array = 0.0,
+  ) -> dict[str, jax.Array]:
+    """Context loop of one level with given masks (T, B, h, w, 1); see LevelEntropyModel."""
+    t = self.cfg.num_steps
+    if training:
+      mode = "noise" if level == "main" else "ste"
+    else:
+      mode = "dequantize"
+    if mode == "noise":
+      noise = jax.random.uniform(self.make_rng("noise"), (t,) + u.shape, jnp.float32,
+                                 -0.5, 0.5)
+    else:
+      noise = jnp.zeros((t,) + u.shape, jnp.float32)
+    return self._level(level)(
+      u, P, x_srgb, masks, noise, mode=mode, drop_steps=drop_steps, gamma=gamma
+    )
+
+  def _masks(self, level: str, P: jax.Array, x_srgb: jax.Array, training: bool):
+    b, h, w, _ = P.shape
+    t = self.cfg.num_steps
+    if training:
+      g = jax.random.gumbel(self.make_rng("gumbel"), (t, b, h, w, 2), jnp.float32)
+    else:
+      g = codec_gumbel(level, t, h, w, self.cfg.codec_seed)
+    return self._level(level).masks(P, x_srgb, g)
+
+  # --- full forward -----------------------------------------------------------------
+
+  def __call__(
+    self,
+    x_raw: jax.Array,
+    x_srgb: jax.Array,
+    *,
+    training: bool,
+    drop_steps: int | jax.Array = 0,
+    gamma: float | jax.Array = 0.0,
+  ) -> dict:
+    """Full forward (training: rngs "gumbel" and "noise"; eval: deterministic).
+
+    Returns:
+      dict: x_hat (B, H, W, 3) not clamped; y, y_hat (B, H/4, W/4, C); z, z_hat
+      (B, H/16, W/16, C); likelihoods {"hyper", "main"} float32 in [1e-7, 1] shaped like
+      z / y; order {"hyper", "main"} int32 (B, h, w) (T = never coded).
+    """
+    m = self.cfg.size_multiple
+    if x_raw.shape[1] % m or x_raw.shape[2] % m:
+      raise ValueError(f"H and W must be multiples of {m}, got {x_raw.shape[1:3]}")
+    c = self.cfg.latent_channels
+    y, z = self.analysis(x_raw, x_srgb)
+    P_hyper = jnp.zeros(z.shape[:3] + (2 * c,), jnp.float32)
+    masks_h = self._masks("hyper", P_hyper, x_srgb, training)
+    hyp = self.level_forward("hyper", z, P_hyper, x_srgb, masks_h, training=training)
+    P_main = self.hyper_synthesis(hyp["u_hat"], x_srgb)
+    masks_m = self._masks("main", P_main, x_srgb, training)
+    mn = self.level_forward(
+      "main", y, P_main, x_srgb, masks_m,
+      training=training, drop_steps=drop_steps, gamma=gamma,
+    )
+    x_hat = self.synthesis(mn["u_hat"], x_srgb)
+    return {
+      "x_hat": x_hat,
+      "likelihoods": {"hyper": hyp["likelihoods"], "main": mn["likelihoods"]},
+      "y": y,
+      "z": z,
+      "y_hat": mn["u_hat"],
+      "z_hat": hyp["u_hat"],
+      "q_map": {"hyper": hyp["q_map"], "main": mn["q_map"]},
+      "order": {"hyper": order_from_masks(masks_h), "main": order_from_masks(masks_m)},
+    }

@@ -1,0 +1,3 @@
+"""Conversion of official PyTorch R2LCM checkpoints to our parameter pytrees."""
+
+__all__: list[str] = []
