@@ -66,10 +66,11 @@ class RansTables:
     offset: (S,) value of bin 0.
     lut: (S, 2^P) bin of every slot (slot -> symbol inverse table).
     packed: uint32 (S, M) start | freq << 16 (freq of a bin is < 2^16).
-    coarse: uint32 (S, 2^C) lo | hi << 16 for each of the 2^C coarse slot buckets
-      (C = min(P, COARSE_BITS)): every slot of bucket j decodes to a bin in [lo, hi].
+    coarse: int32 (S, 2^C), C = min(P, COARSE_BITS): two-level slot -> bin table. For
+      bucket j (slots j * 2^(P-C) ...) the entry is the bin if every slot of the
+      bucket decodes to the same bin, else -(1 + r) where row r of `fine` resolves it.
+    fine: int32 (F, 2^(P-C)) bins of the slots of the F mixed buckets (F >= 1).
     coarse_bits: C.
-    search_iters: binary-search steps that resolve any [lo, hi] range of `coarse`.
     precision: P.
     fingerprint: the CodingTables fingerprint.
   """
@@ -81,8 +82,8 @@ class RansTables:
   lut: np.ndarray
   packed: np.ndarray
   coarse: np.ndarray
+  fine: np.ndarray
   coarse_bits: int
-  search_iters: int
   precision: int
   fingerprint: bytes
 
@@ -102,15 +103,20 @@ def rans_tables(tables: CodingTables) -> RansTables:
     lut[k] = np.searchsorted(cdf[k, 1 : n_sym + 1], slots, side="right")
   support = (tables.cdf_length - 2).astype(np.int32)
   cb = min(p, COARSE_BITS)
-  lo = lut[:, :: 1 << (p - cb)].astype(np.int64)
-  hi = np.concatenate([lo[:, 1:], support[:, None].astype(np.int64)], axis=1)
-  widest = int((hi - lo).max()) + 1
+  buckets = lut.reshape(s, 1 << cb, 1 << (p - cb))
+  pure = np.all(buckets == buckets[:, :, :1], axis=2)
+  mixed = np.nonzero(~pure.reshape(-1))[0]
+  coarse = buckets[:, :, 0].astype(np.int32).reshape(-1)
+  coarse[mixed] = -1 - np.arange(mixed.size, dtype=np.int32)
+  fine = buckets.reshape(-1, 1 << (p - cb))[mixed]
+  if fine.shape[0] == 0:
+    fine = np.zeros((1, 1 << (p - cb)), np.int32)
   return RansTables(
     freq=freq.astype(np.int32), start=start.astype(np.int32),
     support=support, offset=tables.offset.astype(np.int32), lut=lut,
     packed=(start | (freq << 16)).astype(np.uint32),
-    coarse=(lo | (hi << 16)).astype(np.uint32), coarse_bits=cb,
-    search_iters=(widest - 1).bit_length(), precision=int(p),
+    coarse=coarse.reshape(s, 1 << cb), fine=fine.astype(np.int32), coarse_bits=cb,
+    precision=int(p),
     fingerprint=tables.fingerprint,
   )
 

@@ -44,11 +44,6 @@ def bucket(n: int) -> int:
   return 3 * p // 4 if 3 * p // 4 >= n else p
 
 
-def _barrier(x):
-  """Materialises x: stops XLA from duplicating gathers into several fusions."""
-  return jax.lax.optimization_barrier(x)
-
-
 @functools.partial(jax.jit, static_argnames=("precision",))
 def _encode_grid(packed, offset, support, symbols, rows, valid, *, precision):
   """Encodes the grid (T, K, Lm) of int32 symbols with table rows `rows`.
@@ -82,14 +77,40 @@ def _encode_grid(packed, offset, support, symbols, rows, valid, *, precision):
   return words.transpose(1, 0, 2), emit.transpose(1, 0, 2), x, num_esc
 
 
-@functools.partial(jax.jit, static_argnames=("precision", "coarse_bits", "iters"))
-def _decode_grid(packed, coarse, offset, support, wbuf, base, states, rows, valid, *,
-                 precision, coarse_bits, iters):
+def _exclusive_prefix_sum(a):
+  """Exclusive prefix sum along the last axis of small non-negative int32 counts (K, n).
+
+  XLA:CPU lowers `cumsum` to reduce-windows, which dominated a decoder step; this uses
+  triangular matmuls on blocks of up to 32 lanes, recursing over the block totals. The
+  counts are 0/1 and the sums < 2^24, so float32 arithmetic is exact (precision=HIGHEST
+  keeps TPUs from rounding inputs to bfloat16; small integers would be exact anyway).
+  """
+  k, n = a.shape
+  b = 1
+  while b < 32 and n % (b * 2) == 0:
+    b *= 2
+  hi = jax.lax.Precision.HIGHEST
+  blocks = a.reshape(k, n // b, b).astype(jnp.float32)
+  within = jnp.matmul(blocks, jnp.triu(jnp.ones((b, b), jnp.float32), 1), precision=hi)
+  totals = blocks.sum(axis=2).astype(jnp.int32)
+  if n // b <= 64:
+    tri = jnp.triu(jnp.ones((n // b, n // b), jnp.float32), 1)
+    offsets = jnp.matmul(totals.astype(jnp.float32), tri, precision=hi)
+  elif b == 1:  # odd lengths: plain cumsum
+    return jnp.cumsum(a, axis=1) - a
+  else:
+    offsets = _exclusive_prefix_sum(totals).astype(jnp.float32)
+  return (within + offsets[:, :, None]).reshape(k, n).astype(jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("precision", "coarse_bits"))
+def _decode_grid(packed, coarse, fine, offset, support, wbuf, base, states, rows, valid,
+                 *, precision, coarse_bits):
   """Decodes the grid (T, K, Lm) of table rows.
 
-  Slot -> bin: the coarse table gives a range [lo, hi] of bins for the slot's bucket,
-  then `iters` binary-search steps on the row's cumulative starts find the bin (small
-  tables stay in cache, unlike a full 2^P-entry inverse table per row).
+  Slot -> bin by the two-level table of `RansTables` (coarse bucket, and the fine row of a
+  mixed bucket): two small gathers instead of a 2^P-entry table per row (16 MB at P = 16,
+  which does not stay in cache).
 
   Returns:
     values int32 (T, K, Lm) (escape bins give garbage, flagged), escape flags bool
@@ -98,32 +119,30 @@ def _decode_grid(packed, coarse, offset, support, wbuf, base, states, rows, vali
   m = packed.shape[1]
   p = jnp.uint32(precision)
   mask = jnp.uint32((1 << precision) - 1)
+  fine_bits = precision - coarse_bits
   packed_flat = packed.reshape(-1)
   coarse_flat = coarse.reshape(-1)
+  fine_flat = fine.reshape(-1)
   lo16 = jnp.uint32(0xFFFF)
 
   def body(carry, inp):
     x, ptr = carry
     r_t, v_t = inp
     slot = x & mask
-    bucket = (slot >> jnp.uint32(precision - coarse_bits)).astype(jnp.int32)
-    cr = jnp.take(coarse_flat, r_t * (1 << coarse_bits) + bucket, mode="clip")
-    cr = _barrier(cr)
-    lo = (cr & lo16).astype(jnp.int32)
-    hi = (cr >> jnp.uint32(16)).astype(jnp.int32)
-    row = r_t * m
-    for _ in range(iters):
-      mid = (lo + hi + 1) >> 1
-      ok = (jnp.take(packed_flat, row + mid, mode="clip") & lo16) <= slot
-      lo, hi = _barrier((jnp.where(ok, mid, lo), jnp.where(ok, hi, mid - 1)))
-    fc = _barrier(jnp.take(packed_flat, row + lo, mode="clip"))
+    c = jnp.take(coarse_flat, (r_t << coarse_bits) + (slot >> fine_bits).astype(jnp.int32),
+                 mode="clip")
+    sub = (slot & jnp.uint32((1 << fine_bits) - 1)).astype(jnp.int32)
+    f = jnp.take(fine_flat, jnp.where(c < 0, ((-1 - c) << fine_bits) + sub, 0),
+                 mode="clip")
+    b = jnp.where(c < 0, f, c)
+    fc = jnp.take(packed_flat, r_t * m + b, mode="clip")
     x1 = (fc >> jnp.uint32(16)) * (x >> p) + slot - (fc & lo16)
     need = v_t & (x1 < jnp.uint32(fmt.RANS_L))
     need_i = need.astype(jnp.int32)
-    pos = base[:, None] + ptr[:, None] + jnp.cumsum(need_i, axis=1) - need_i
+    pos = base[:, None] + ptr[:, None] + _exclusive_prefix_sum(need_i)
     w = jnp.take(wbuf, pos, mode="clip").astype(jnp.uint32)
     x1 = jnp.where(need, (x1 << jnp.uint32(16)) | w, x1)
-    return (jnp.where(v_t, x1, x), ptr + need_i.sum(axis=1)), lo
+    return (jnp.where(v_t, x1, x), ptr + need_i.sum(axis=1)), b
 
   ptr0 = jnp.zeros(states.shape[0], jnp.int32)
   (x, ptr), bins = jax.lax.scan(body, (states, ptr0), (rows, valid))
@@ -135,20 +154,20 @@ class JaxRans:
   """Batched JAX rANS coder bound to one set of tables (kept on the default device)."""
 
   def __init__(self, tables: CodingTables | fmt.RansTables, *,
-               min_grid: tuple[int, int, int] = (1, 1, 1),
-               search_iters: int | None = None):
+               min_grid: tuple[int, int, int] = (1, 1, 1), min_fine_rows: int = 1):
     """Args:
       tables: the coding tables.
       min_grid: lower bounds (steps, substreams, lanes) of the padded grid; a larger
         grid lets calls of different sizes share one compiled program.
-      search_iters: binary-search steps of the decoder (None: the minimum the tables
-        need; more are harmless).
+      min_fine_rows: lower bound of the padded fine-table rows (same purpose, for
+        tables of different contents).
     """
     self.rt = as_rans_tables(tables)
     self._min_grid = tuple(int(v) for v in min_grid)
-    self._iters = self.rt.search_iters if search_iters is None else int(search_iters)
-    if self._iters < self.rt.search_iters:
-      raise ValueError(f"tables need >= {self.rt.search_iters} search steps")
+    fine = self.rt.fine
+    rows = bucket(max(fine.shape[0], int(min_fine_rows)))
+    fine = np.concatenate([fine, np.zeros((rows - fine.shape[0], fine.shape[1]), np.int32)])
+    self._fine = jnp.asarray(fine)
     self._packed = jnp.asarray(self.rt.packed)
     self._coarse = jnp.asarray(self.rt.coarse)
     self._offset = jnp.asarray(self.rt.offset)
@@ -257,9 +276,8 @@ class JaxRans:
       self._scatter(valid, j, np.ones(idxs[k].size, bool), counts[j])
       states[j, : counts[j]] = views[k].states
     values, esc, x, ptr = _decode_grid(
-      self._packed, self._coarse, self._offset, self._support, wbuf, base, states,
-      rows, valid, precision=rt.precision, coarse_bits=rt.coarse_bits,
-      iters=self._iters)
+      self._packed, self._coarse, self._fine, self._offset, self._support, wbuf, base,
+      states, rows, valid, precision=rt.precision, coarse_bits=rt.coarse_bits)
     values, esc, x, ptr = (np.asarray(a) for a in (values, esc, x, ptr))
     if np.any(x != fmt.RANS_L):
       bad = sorted({live[j] for j in np.nonzero((x != fmt.RANS_L).any(axis=1))[0]

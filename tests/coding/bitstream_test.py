@@ -190,7 +190,7 @@ def test_corrupt_payload_behind_valid_crcs_never_escapes_bitstream_error(coded, 
   header, groups = bitstream.unpack(blob)
   rng = np.random.default_rng(2)
   numpy_backend = backends.get_backend("numpy")
-  jax_backend = backends.get_backend("jax", min_grid=(32, 4, 16), search_iters=6)
+  jax_backend = backends.get_backend("jax", min_grid=(32, 4, 16), min_fine_rows=4096)
   results = {"rejected": 0, "decoded": 0}
   for trial in range(400):
     new_groups = []

@@ -13,7 +13,7 @@ from r2lcm_jax.errors import BitstreamError
 
 # One padded grid for every example below, so each (precision) compiles once.
 GRID = (512, 4, 64)
-ITERS = 6
+
 NUM_SCALES, MAX_LEN = 4, 40
 
 
@@ -57,7 +57,7 @@ def coders():
 def _jax(coders, tables):
   key = tables.fingerprint
   if key not in coders:
-    coders[key] = rans_jax.JaxRans(tables, min_grid=GRID, search_iters=ITERS)
+    coders[key] = rans_jax.JaxRans(tables, min_grid=GRID, min_fine_rows=256)
   return coders[key]
 
 

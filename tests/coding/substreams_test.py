@@ -20,7 +20,7 @@ def tables():
 @pytest.fixture(scope="module")
 def jax_backend():
   # One padded grid for every example (n <= 3000, K <= 8, lanes 8 or 256): one compile.
-  with backends.get_backend("jax", min_grid=(384, 8, 256), search_iters=6) as b:
+  with backends.get_backend("jax", min_grid=(384, 8, 256), min_fine_rows=4096) as b:
     yield b
 
 
