@@ -1,0 +1,53 @@
+"""`r2lcm encode`: RAW -> sRGB/JPEG + `.r2lcm` metadata.
+
+    r2lcm encode --raw IMG.dng --checkpoint CKPT --out STEM [--jpeg_quality Q]
+                 [--drop_steps D] [--gamma G] [--srgb FILE] [--backend jax|numpy|tfc]
+                 [--profile DIR]
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from absl import flags
+
+from r2lcm_jax.codec.files import encode_file, load_runner
+from r2lcm_jax.errors import ConfigError
+
+__all__ = ["main"]
+
+_RAW = flags.DEFINE_string("raw", None, "Camera RAW (DNG, ...) or 16-bit raw-RGB TIFF.")
+_CKPT = flags.DEFINE_string("checkpoint", None, "Codec checkpoint folder.")
+_OUT = flags.DEFINE_string("out", None, "Output stem: writes STEM.jpg|png and STEM.r2lcm.")
+_SRGB = flags.DEFINE_string("srgb", None, "Use this 8-bit sRGB/JPEG instead of rendering.")
+_JPEG = flags.DEFINE_integer("jpeg_quality", 0, "0: PNG sRGB; 1..100: JPEG quality.")
+_DROP = flags.DEFINE_integer("drop_steps", 0, "Main-level context steps not sent.")
+_GAMMA = flags.DEFINE_float("gamma", 0.0, "Coarser step 2^(q+gamma) on the last sent step.")
+_BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy coder.")
+_PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to this folder.")
+
+
+def main(argv: list[str]) -> None:
+  del argv
+  for name, flag in (("raw", _RAW), ("checkpoint", _CKPT), ("out", _OUT)):
+    if not flag.value:
+      raise ConfigError(f"--{name} is required")
+  ckpt, runner = load_runner(_CKPT.value)
+  trace = contextlib.nullcontext()
+  if _PROFILE.value:
+    import jax
+
+    trace = jax.profiler.trace(_PROFILE.value)
+  with trace:
+    files = encode_file(
+      _RAW.value, _OUT.value, ckpt, runner, srgb_path=_SRGB.value,
+      jpeg_quality=_JPEG.value, drop_steps=_DROP.value, gamma=_GAMMA.value,
+      backend=_BACKEND.value,
+    )
+  r = files.result
+  print(f"image      {files.width}x{files.height}")
+  print(f"sRGB       {files.srgb_path} ({files.srgb_bytes} bytes)")
+  print(f"metadata   {files.metadata_path} ({files.metadata_bytes} bytes, "
+        f"{files.bpp_metadata:.4f} bpp; estimated {r.estimated_bits / 8:.0f} bytes)")
+  print(f"total      {files.bpp_total:.4f} bpp (sRGB + metadata)")
+  print(f"seconds    network {r.seconds['network']:.2f}, coding {r.seconds['coding']:.2f}")

@@ -1,0 +1,364 @@
+"""compress / decompress: (RAW, sRGB) <-> `.r2lcm` metadata bitstream.
+
+    encoder                                         decoder
+    x_raw, sRGB ─ pad to 16 ─► g_a (tiled) ─► y     sRGB ─ pad ─┐
+                               h_a ─► z             header ◄─ bitstream
+    hyper level: code z with P = 0  ──────────────► decode ẑ (same loop)
+    P_main = h_s(ẑ; sRGB)                           P_main = h_s(ẑ; sRGB)
+    main level: code y with P_main ───────────────► decode ŷ (same loop)
+    (optional) x̂ = g_s(bicubic×4(ŷ)) (tiled)        x̂ = g_s(bicubic×4(ŷ)) (tiled), crop
+
+Nothing but the sRGB image and the bitstream reaches the decoder: order masks come from
+fixed Gumbel keys and the decoded state, the header carries geometry, rate settings and
+the fingerprints of the tables, the model and the sRGB image (decoding with another
+sRGB, model or tables is refused).
+
+Timings are split into "network" (compiled model calls, blocking) and "coding"
+(symbol/index gathering and entropy coding).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from r2lcm_jax.codec import geometry, tiling
+from r2lcm_jax.codec.latent_coding import RateSettings, code_level
+from r2lcm_jax.codec.runner import ModelRunner
+from r2lcm_jax.codec.step_coders import DecodingStepCoder, EncodingStepCoder
+from r2lcm_jax.coding import backends, bitstream, substreams
+from r2lcm_jax.coding.fingerprint import sha256_fingerprint
+from r2lcm_jax.entropy.tables import CodingTables
+from r2lcm_jax.errors import (
+  BitstreamError,
+  CheckpointError,
+  InputError,
+  ShapeMismatchError,
+)
+
+__all__ = [
+  "CompressResult",
+  "DecompressResult",
+  "compress",
+  "compress_image",
+  "decompress",
+  "decompress_image",
+  "compress_batch",
+  "srgb_to_float",
+  "srgb_fingerprint",
+  "DEFAULT_TILE",
+  "DEFAULT_HALO",
+]
+
+DEFAULT_TILE = 128  # latent pixels per tile core (512 image pixels)
+DEFAULT_HALO = 8  # latent pixels of context around a core (see codec.tiling)
+_MAX_GAMMA_MILLI = 1 << 20
+
+
+@dataclasses.dataclass
+class CompressResult:
+  """Bitstream plus the encoder-side quantities (for tests, metrics and reports).
+
+  Attributes:
+    data: the `.r2lcm` bytes.
+    y_hat: float32 (1, h, w, C) main latent as the decoder will see it.
+    z_hat: float32 (1, h/4, w/4, C) hyper latent as the decoder will see it.
+    x_hat: float32 (H, W, 3) encoder-side reconstruction (None unless requested).
+    estimated_bits: sum of -log2 likelihood of every transmitted symbol.
+    seconds: {"network": s, "coding": s}.
+  """
+
+  data: bytes
+  y_hat: np.ndarray
+  z_hat: np.ndarray
+  x_hat: np.ndarray | None
+  estimated_bits: float
+  seconds: dict[str, float]
+
+
+@dataclasses.dataclass
+class DecompressResult:
+  """Decoded RAW plus the decoded latents and timings (see CompressResult)."""
+
+  raw: np.ndarray
+  y_hat: np.ndarray
+  z_hat: np.ndarray
+  header: bitstream.Header
+  seconds: dict[str, float]
+
+
+def srgb_to_float(srgb: np.ndarray) -> np.ndarray:
+  """uint8 (H, W, 3) -> float32 /255; float input is returned as float32 (H, W, 3)."""
+  srgb = np.asarray(srgb)
+  if srgb.ndim != 3 or srgb.shape[2] != 3:
+    raise ShapeMismatchError(f"sRGB must be (H, W, 3), got {srgb.shape}")
+  if srgb.dtype == np.uint8:
+    return srgb.astype(np.float32) / np.float32(255.0)
+  if not np.issubdtype(srgb.dtype, np.floating):
+    raise InputError(f"sRGB must be uint8 or float, got {srgb.dtype}")
+  return np.ascontiguousarray(srgb, np.float32)
+
+
+def srgb_fingerprint(srgb_f32: np.ndarray) -> bytes:
+  """SHA-256 of the float32 sRGB (H, W, 3) exactly as fed to the model."""
+  return sha256_fingerprint(np.ascontiguousarray(srgb_f32, np.float32))
+
+
+class _Clock:
+  """Accumulates wall time per category."""
+
+  def __init__(self):
+    self.seconds = {"network": 0.0, "coding": 0.0}
+
+  def timed(self, category, fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    self.seconds[category] += time.perf_counter() - t0
+    return out
+
+
+class _TimedRunner:
+  """Forwards ModelRunner calls, charging their time to "network"."""
+
+  def __init__(self, runner: ModelRunner, clock: _Clock):
+    self._runner = runner
+    self._clock = clock
+
+  def __getattr__(self, name):
+    attr = getattr(self._runner, name)
+    if not callable(attr):
+      return attr
+    return lambda *a: self._clock.timed("network", attr, *a)
+
+
+def _as_backend(backend) -> backends.CoderBackend:
+  return backends.get_backend(backend) if isinstance(backend, str) else backend
+
+
+def _analysis_tiled(runner, x, s, tile, halo):
+  scale = runner.scale
+  h, w = x.shape[1] // scale, x.shape[2] // scale
+  return tiling.apply_tiled(
+    runner.analysis_main, [(x, scale), (s, scale)], (h, w), 1,
+    runner.latent_channels, tile=tile, halo=halo,
+  )
+
+
+def _synthesis_tiled(runner, y_hat, s, tile, halo):
+  scale = runner.scale
+  h, w = y_hat.shape[1:3]
+  return tiling.apply_tiled(
+    runner.synthesis, [(y_hat, 1), (s, scale)], (h, w), scale, 3, tile=tile, halo=halo
+  )
+
+
+def compress_image(
+  raw: np.ndarray,
+  srgb: np.ndarray,
+  runner: ModelRunner,
+  tables: CodingTables,
+  *,
+  drop_steps: int = 0,
+  gamma: float = 0.0,
+  backend: str | backends.CoderBackend = "jax",
+  lanes: int = substreams.DEFAULT_LANES,
+  reconstruct: bool = False,
+  tile: int = DEFAULT_TILE,
+  halo: int = DEFAULT_HALO,
+) -> CompressResult:
+  """Encodes the metadata of one image.
+
+  Args:
+    raw: float32 (H, W, 3) raw-RGB in [0, 1].
+    srgb: uint8 or float32 (H, W, 3) sRGB (the image stored next to the metadata).
+    runner: compiled model.
+    tables: integer coding tables.
+    drop_steps: main-level steps not sent (0..T-1).
+    gamma: coarser step (2^(q+gamma)) on the last sent main step; stored as gamma*1000.
+    backend: coder backend name or object ("jax", "numpy", "tfc").
+    lanes: rANS lanes per substream.
+    reconstruct: also run the decoder network on the encoder side (x_hat).
+    tile, halo: tiling of the full-resolution networks, in latent pixels.
+
+  Returns:
+    CompressResult.
+  """
+  raw = np.asarray(raw, np.float32)
+  s = srgb_to_float(srgb)
+  if raw.ndim != 3 or raw.shape[2] != 3:
+    raise ShapeMismatchError(f"raw must be (H, W, 3), got {raw.shape}")
+  if raw.shape != s.shape:
+    raise ShapeMismatchError(f"raw {raw.shape[:2]} and sRGB {s.shape[:2]} differ in size")
+  T = runner.num_steps
+  if not 0 <= drop_steps < T:
+    raise InputError(f"drop_steps must be in 0..{T - 1}, got {drop_steps}")
+  gamma_milli = int(round(float(gamma) * 1000))
+  if not 0 <= gamma_milli <= _MAX_GAMMA_MILLI:
+    raise InputError(f"gamma must be >= 0 and reasonable, got {gamma}")
+  rate = RateSettings(drop_steps=drop_steps, gamma_milli=gamma_milli)
+  pad = geometry.plan_padding(*raw.shape[:2])
+  x_p = geometry.pad(raw, pad)[None]
+  s_p = geometry.pad(s, pad)[None]
+  clock = _Clock()
+  run = _TimedRunner(runner, clock)
+  coder_backend = _as_backend(backend)
+  coder = EncodingStepCoder(tables, coder_backend, lanes=lanes, clock=clock)
+  y = _analysis_tiled(run, x_p, s_p, tile, halo)
+  z = run.analysis_hyper(y, s_p)
+  C = runner.latent_channels
+  P_hyper = np.zeros(z.shape[:3] + (2 * C,), np.float32)
+  z_hat = code_level(run, "hyper", z, P_hyper, s_p, rate, coder)
+  P_main = run.hyper_synthesis(z_hat, s_p)
+  y_hat = code_level(run, "main", y, P_main, s_p, rate, coder)
+  header = bitstream.Header(
+    coder_id=coder_backend.coder_id,
+    table_fingerprint=tables.fingerprint,
+    model_fingerprint=runner.model_fingerprint,
+    srgb_fingerprint=srgb_fingerprint(s),
+    image_hw=raw.shape[:2],
+    padded_hw=(pad.padded_height, pad.padded_width),
+    crop=pad.crop,
+    latent_shapes=(tuple(z.shape[1:]), tuple(y.shape[1:])),
+    num_steps=T,
+    drop_steps=drop_steps,
+    gamma_milli=gamma_milli,
+    lanes=lanes,
+  )
+  groups = [bitstream.Group(name, subs) for name, subs in coder.groups.items()]
+  data = bitstream.pack(header, groups)
+  x_hat = None
+  if reconstruct:
+    x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
+  return CompressResult(data, y_hat, z_hat, x_hat, coder.estimated_bits, clock.seconds)
+
+
+def compress(
+  raw: np.ndarray,
+  srgb: np.ndarray,
+  model: ModelRunner,
+  tables: CodingTables,
+  drop_steps: int = 0,
+  gamma: float = 0.0,
+  **options,
+) -> bytes:
+  """Encodes one image's metadata; returns the `.r2lcm` bytes (see compress_image)."""
+  return compress_image(
+    raw, srgb, model, tables, drop_steps=drop_steps, gamma=gamma, **options
+  ).data
+
+
+def _check_header(header: bitstream.Header, runner: ModelRunner, tables: CodingTables,
+                  s: np.ndarray) -> None:
+  if header.table_fingerprint != tables.fingerprint:
+    raise CheckpointError(
+      "bitstream was written with other coding tables "
+      f"({header.table_fingerprint.hex()[:12]} != {tables.fingerprint.hex()[:12]})"
+    )
+  if header.model_fingerprint != runner.model_fingerprint:
+    raise CheckpointError(
+      "bitstream was written by another model "
+      f"({header.model_fingerprint.hex()[:12]} != {runner.model_fingerprint.hex()[:12]})"
+    )
+  if tuple(header.image_hw) != s.shape[:2]:
+    raise ShapeMismatchError(
+      f"sRGB is {s.shape[0]}x{s.shape[1]} but the metadata belongs to a "
+      f"{header.image_hw[0]}x{header.image_hw[1]} image"
+    )
+  if header.srgb_fingerprint != srgb_fingerprint(s):
+    raise InputError(
+      "this sRGB image is not the one the metadata was encoded with (fingerprint "
+      "mismatch); decode with the exact sRGB/JPEG file written by the encoder"
+    )
+  T = runner.num_steps
+  pad = geometry.plan_padding(*header.image_hw)
+  expected = (
+    (pad.padded_height, pad.padded_width),
+    pad.crop,
+    T,
+  )
+  if (tuple(header.padded_hw), tuple(header.crop), header.num_steps) != expected:
+    raise BitstreamError("bitstream geometry is inconsistent with the image size/model")
+  if not 0 <= header.drop_steps < T:
+    raise BitstreamError(f"bitstream drop_steps {header.drop_steps} out of range")
+
+
+def decompress_image(
+  srgb: np.ndarray,
+  data: bytes,
+  runner: ModelRunner,
+  tables: CodingTables,
+  *,
+  backend: str | backends.CoderBackend | None = None,
+  workers: int = 0,
+  tile: int = DEFAULT_TILE,
+  halo: int = DEFAULT_HALO,
+) -> DecompressResult:
+  """Decodes the RAW of one image from its sRGB and its `.r2lcm` bytes.
+
+  Args:
+    srgb: uint8 or float32 (H, W, 3), the exact image the encoder was given.
+    data: the bitstream.
+    runner, tables: the model and tables the bitstream was written with.
+    backend: coder backend; None picks one that reads the header's coder id.
+    workers: threads for decoding substreams (the result is identical for any value).
+    tile, halo: tiling of the synthesis network (latent pixels).
+
+  Returns:
+    DecompressResult with raw float32 (H, W, 3) (not clamped).
+
+  Raises:
+    BitstreamError, CheckpointError, InputError (see `_check_header`).
+  """
+  s = srgb_to_float(srgb)
+  header, groups = bitstream.unpack(bytes(data))
+  _check_header(header, runner, tables, s)
+  coder_backend = (
+    backends.backend_for_coder(header.coder_id) if backend is None else _as_backend(backend)
+  )
+  if coder_backend.coder_id != header.coder_id:
+    raise BitstreamError(
+      f"bitstream was written by coder {header.coder_id}, backend reads {coder_backend.coder_id}"
+    )
+  pad = geometry.plan_padding(*header.image_hw)
+  s_p = geometry.pad(s, pad)[None]
+  clock = _Clock()
+  run = _TimedRunner(runner, clock)
+  coder = DecodingStepCoder(
+    {g.name: g.substreams for g in groups}, tables, coder_backend, workers=workers,
+    clock=clock,
+  )
+  rate = RateSettings(drop_steps=header.drop_steps, gamma_milli=header.gamma_milli)
+  C = runner.latent_channels
+  scale = runner.scale
+  h, w = pad.padded_height // scale, pad.padded_width // scale
+  expected_shapes = ((h // 4, w // 4, C), (h, w, C))
+  if tuple(tuple(x) for x in header.latent_shapes) != expected_shapes:
+    raise BitstreamError(
+      f"latent shapes {header.latent_shapes} do not match the model ({expected_shapes})"
+    )
+  P_hyper = np.zeros((1, h // 4, w // 4, 2 * C), np.float32)
+  z_hat = code_level(run, "hyper", None, P_hyper, s_p, rate, coder)
+  P_main = run.hyper_synthesis(z_hat, s_p)
+  y_hat = code_level(run, "main", None, P_main, s_p, rate, coder)
+  unused = set(coder.unused_groups())
+  if unused:
+    raise BitstreamError(f"bitstream has unexpected coding groups {sorted(unused)}")
+  x_hat = _synthesis_tiled(run, y_hat, s_p, tile, halo)[0]
+  return DecompressResult(geometry.crop(x_hat, pad), y_hat, z_hat, header, clock.seconds)
+
+
+def decompress(srgb: np.ndarray, data: bytes, model: ModelRunner, tables: CodingTables,
+               **options) -> np.ndarray:
+  """Decodes the raw-RGB float32 (H, W, 3) (see decompress_image)."""
+  return decompress_image(srgb, data, model, tables, **options).raw
+
+
+def compress_batch(raws: Sequence[np.ndarray], srgbs: Sequence[np.ndarray],
+                   model: ModelRunner, tables: CodingTables, **options) -> list[bytes]:
+  """Encodes a batch of images (one bitstream each; compiled functions are reused)."""
+  if len(raws) != len(srgbs):
+    raise ShapeMismatchError(f"{len(raws)} RAW images but {len(srgbs)} sRGB images")
+  return [compress(r, s, model, tables, **options) for r, s in zip(raws, srgbs, strict=True)]

@@ -1,0 +1,125 @@
+"""What happens to the symbols of one context step: encode them, or decode them.
+
+The level loop (`latent_coding.code_level`) is written once and drives both directions;
+only the step coder differs. This is what makes the encoder's quantised latents equal the
+decoder's by construction: both run the same loop on the same inputs, and the only
+branch is where the integer symbols come from.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+import numpy as np
+
+from r2lcm_jax.coding import substreams
+from r2lcm_jax.entropy.tables import CodingTables
+from r2lcm_jax.errors import BitstreamError
+
+__all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "plan_group",
+           "LANE_BUDGET"]
+
+LANE_BUDGET = 0.003  # rANS lane states may cost at most this fraction of the payload
+
+
+def plan_group(n: int, est_bits: float, *, max_lanes: int) -> tuple[int, int]:
+  """(lanes per substream, K substreams) for a group of n symbols of ~est_bits.
+
+  Every lane costs its 4-byte final state, so the total lane count is kept within
+  LANE_BUDGET of the estimated payload; K then follows substreams'
+  choose_num_substreams. Both numbers are written into the bitstream (K in the
+  container, the lane count in each substream), so decoders never recompute them.
+  """
+  est_bytes = max(float(est_bits), 0.0) / 8.0
+  lanes = int(min(max_lanes, max(1, LANE_BUDGET * est_bytes // 4), max(1, n)))
+  return lanes, substreams.choose_num_substreams(n, est_bits, lanes=lanes)
+
+
+class StepCoder(abc.ABC):
+  """Produces the integer symbols of one coding group and records/consumes its bytes.
+
+  Time spent here (gathering aside) is charged to the "coding" category of `clock`.
+  """
+
+  def __init__(self, clock=None):
+    self._clock = clock
+
+  def _timed(self, fn, *args):
+    if self._clock is None:
+      return fn(*args)
+    return self._clock.timed("coding", fn, *args)
+
+  @abc.abstractmethod
+  def symbols(
+    self,
+    group: str,
+    indexes: np.ndarray,
+    compute: Callable[[], np.ndarray],
+    estimate: Callable[[np.ndarray], float],
+  ) -> np.ndarray:
+    """Returns the int32 symbols (n,) of `group`.
+
+    Args:
+      group: the group's name, e.g. "main/2".
+      indexes: int32 (n,) table indexes of the group's symbols, coding order.
+      compute: computes the symbols from the latent (only the encoder can call it).
+      estimate: symbols -> the model's estimate of their size in bits (-log2 p).
+    """
+
+
+class EncodingStepCoder(StepCoder):
+  """Quantises with `compute()` and entropy-codes every group into substreams."""
+
+  def __init__(self, tables: CodingTables, backend, *, lanes: int, clock=None):
+    super().__init__(clock)
+    self._tables = tables
+    self._backend = backend
+    self._lanes = lanes
+    self.groups: dict[str, list[bytes]] = {}
+    self.estimated_bits = 0.0
+
+  def symbols(self, group, indexes, compute, estimate):
+    symbols = np.asarray(compute(), np.int32)
+    bits = float(estimate(symbols))
+    self.estimated_bits += bits
+    lanes, num = plan_group(symbols.size, bits, max_lanes=self._lanes)
+    self.groups[group] = self._timed(
+      lambda: substreams.encode_group(
+        symbols, indexes, self._tables, num_substreams=num, backend=self._backend,
+        lanes=lanes,
+      )
+    )
+    return symbols
+
+
+class DecodingStepCoder(StepCoder):
+  """Decodes each group from the substreams read out of the bitstream."""
+
+  def __init__(self, groups: dict[str, list[bytes]], tables: CodingTables, backend,
+               *, workers: int = 0, clock=None):
+    super().__init__(clock)
+    self._groups = groups
+    self._used: set[str] = set()
+    self._tables = tables
+    self._backend = backend
+    self._workers = workers
+
+  def symbols(self, group, indexes, compute, estimate):
+    del compute, estimate  # the decoder has no latent
+    if group not in self._groups:
+      raise BitstreamError(f"bitstream has no coding group {group!r}")
+    self._used.add(group)
+    return np.asarray(
+      self._timed(
+        lambda: substreams.decode_group(
+          self._groups[group], indexes, self._tables, backend=self._backend,
+          workers=self._workers,
+        )
+      ),
+      np.int32,
+    )
+
+  def unused_groups(self) -> list[str]:
+    """Groups present in the bitstream that decoding never asked for."""
+    return sorted(set(self._groups) - self._used)
