@@ -138,7 +138,8 @@ def train_and_evaluate(
     params = task.init_params(jax.random.fold_in(base_key, INIT))
     return state_lib.create_train_state(params, tx, sched)
 
-  state = jax.jit(make_state, out_shardings=repl)()
+  # Initialised on one device, then replicated: the same program for any mesh.
+  state = parallel.replicate(jax.jit(make_state)(), mesh)
   manager = checkpoint.create_checkpoint_manager(
     workdir / "ckpt", max_to_keep=int(config.ckpt.max_to_keep), save_interval_steps=int(config.ckpt.every_steps)
   )
@@ -150,12 +151,13 @@ def train_and_evaluate(
     _write_config(config, workdir)
   writer = metric_writer.MetricWriter(workdir, enabled=primary)
   train_step = jax.jit(
-    step.make_train_step(task.loss_fn, tx, float(config.optim.learning_rate), base_key),
+    step.make_train_step(task.loss_fn, tx, base_key),
     donate_argnums=0,
     out_shardings=(repl, repl),
   )
   eval_step = jax.jit(step.make_eval_step(task.loss_fn, base_key), out_shardings=repl)
   start = int(state.step)
+  base_lr = jax.device_put(jnp.float32(config.optim.learning_rate), repl)
   pending: list[dict] = []
   profiling = False
   bar = tqdm(total=num_steps, initial=start, desc="train", dynamic_ncols=True, disable=not primary)
@@ -166,7 +168,7 @@ def train_and_evaluate(
         profiling = True
       with jax.profiler.StepTraceAnnotation("train", step_num=s):
         batch = parallel.shard_batch(next(task.train_iter), mesh)
-        state, metrics = train_step(state, batch)
+        state, metrics = train_step(state, batch, base_lr)
       pending.append(metrics)
       bar.update(1)
       step_num = s + 1

@@ -40,22 +40,23 @@ def step_rngs(base_key: jax.Array, step: jax.Array | int) -> dict[str, jax.Array
 
 
 def make_train_step(
-  loss_fn: LossFn, tx: optax.GradientTransformation, base_lr: float, base_key: jax.Array
-) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
-  """Builds `train_step(state, batch) -> (state, metrics)` (not yet jitted).
+  loss_fn: LossFn, tx: optax.GradientTransformation, base_key: jax.Array
+) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, dict]]:
+  """Builds `train_step(state, batch, base_lr) -> (state, metrics)` (not yet jitted).
 
   Args:
     loss_fn: `(params, batch, rngs, training) -> (loss, metrics)`.
     tx: optimizer from `train.optim.create_optimizer` (lr is injected).
-    base_lr: learning rate at plateau scale 1; the step uses
-      `base_lr * state.plateau.scale`.
     base_key: `jax.random.key(seed)`.
 
   Returns:
-    The step function. `metrics` adds `loss`, `grad_norm`, `lr`, `finite`.
+    The step function. `base_lr` is a () float32 array (an argument, not a
+    constant, so changing it does not recompile): the learning rate at plateau
+    scale 1; the step uses `base_lr * state.plateau.scale`. `metrics` adds
+    `loss`, `grad_norm`, `lr`, `finite`.
   """
 
-  def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
+  def train_step(state: TrainState, batch: Batch, base_lr: jax.Array) -> tuple[TrainState, dict]:
     rngs = step_rngs(base_key, state.step)
     grad_fn = jax.value_and_grad(lambda p: loss_fn(p, batch, rngs, True), has_aux=True)
     (loss, metrics), grads = grad_fn(state.params)

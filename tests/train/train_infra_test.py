@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import flax.linen as nn
@@ -44,7 +45,8 @@ def _setup(lr=1e-2):
   tx = optim.create_optimizer(learning_rate=lr)
   sched = schedule.create_plateau_schedule(patience=1)
   st = state.create_train_state(params, tx, sched)
-  fn = step.make_train_step(_loss_fn(model), tx, lr, jax.random.key(0))
+  fn = step.make_train_step(_loss_fn(model), tx, jax.random.key(0))
+  fn = functools.partial(fn, base_lr=jnp.float32(lr))
   return model, tx, sched, st, fn
 
 
