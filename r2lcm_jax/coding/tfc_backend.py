@@ -27,6 +27,7 @@ import pathlib
 import struct
 import subprocess
 import tempfile
+import threading
 
 import numpy as np
 
@@ -83,8 +84,10 @@ class TfcBackend(CoderBackend):
     self._python = find_tfc_python(python)
     self._threads = int(threads)
     self._proc: subprocess.Popen | None = None
+    self._lock = threading.Lock()  # one request at a time on the pipe
     self._stderr = None
     self._lookups: dict[bytes, np.ndarray] = {}
+    self.last_worker_seconds = 0.0  # time of the last call inside the worker (no IPC)
 
   # -- worker process --------------------------------------------------------------
   def _start(self) -> subprocess.Popen:
@@ -114,6 +117,10 @@ class TfcBackend(CoderBackend):
     return data
 
   def _call(self, op: bytes, arrays: list[np.ndarray]) -> tuple[bytes, list[np.ndarray]]:
+    with self._lock:
+      return self._call_locked(op, arrays)
+
+  def _call_locked(self, op, arrays):
     proc = self._start()
     try:
       proc.stdin.write(_pack(op, arrays))
@@ -190,7 +197,8 @@ class TfcBackend(CoderBackend):
     status, out = self._call(b"ENC_", [self._lookup(tables), cat(values), cat(idx), sizes])
     if status != b"OK__":
       raise CoderBackendError(f"tfc encode failed: {out[0].tobytes().decode()}")
-    lengths, blob = out
+    lengths, blob, seconds = out
+    self.last_worker_seconds = float(seconds)
     offs = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     raw = blob.tobytes()
     return [raw[offs[k] : offs[k + 1]] for k in range(len(items))]
@@ -212,7 +220,8 @@ class TfcBackend(CoderBackend):
     status, out = self._call(b"DEC_", [self._lookup(tables), cat, sizes, lengths, blob])
     if status != b"OK__":
       raise BitstreamError(f"tfc substream corrupt: {out[0].tobytes().decode()}")
-    values, ok = out
+    values, ok, seconds = out
+    self.last_worker_seconds = float(seconds)
     if not np.all(ok):
       raise BitstreamError(
         f"tfc substream(s) {np.nonzero(~ok)[0].tolist()} failed the decoder's end check")

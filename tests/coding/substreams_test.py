@@ -39,16 +39,20 @@ def test_split_covers_every_symbol_once_with_balanced_sizes(n, k):
   assert sizes.min() >= 0 and sizes.max() - sizes.min() <= 1
 
 
-def test_choice_of_k_is_deterministic_bounded_and_keeps_lane_overhead_small():
+def test_choice_of_k_and_lanes_is_deterministic_bounded_and_keeps_overhead_small():
   for n in (0, 1, 100, 10**4, 10**6, 2 * 10**7):
     for bits in (None, 0.0, 0.1 * n, 3.0 * n):
       k = substreams.choose_num_substreams(n, bits, lanes=64)
       assert k == substreams.choose_num_substreams(n, bits, lanes=64)
       assert 1 <= k <= max(1, n) and k <= substreams.MAX_SUBSTREAMS
-      payload = (2.0 * n if bits is None else bits) / 8
-      if k > 1:
-        assert k * (2 + 4 * 64) <= substreams.OVERHEAD_BUDGET * payload
+      lanes = substreams.choose_lanes(n, bits, num_substreams=k, max_lanes=64)
+      assert 1 <= lanes <= 64
+      payload_bits = 2.0 * n if bits is None else bits
+      if k * lanes > 1:
+        cost = k * lanes * substreams.LANE_COST_BITS
+        assert cost <= substreams.OVERHEAD_BUDGET * payload_bits
   assert substreams.choose_num_substreams(2 * 10**7, 4 * 10**7, lanes=64) > 8
+  assert substreams.choose_num_substreams(10**6, 2 * 10**6, lanes=4096) == 2
 
 
 @settings(max_examples=12, deadline=None)
@@ -59,11 +63,14 @@ def test_every_backend_and_worker_count_decodes_the_same_symbols(
   k = min(k, max(1, n))
   sym, idx = _group(seed, n, tables)
   numpy_backend = backends.get_backend("numpy", workers=2)
+  # A payload estimate that lets every substream use `lanes` lanes (when n allows).
+  est_bits = lanes * k * substreams.LANE_COST_BITS / substreams.OVERHEAD_BUDGET
   subs = substreams.encode_group(sym, idx, tables, num_substreams=k,
-                                 backend=jax_backend, lanes=lanes)
+                                 backend=jax_backend, lanes=lanes, est_bits=est_bits)
   assert len(subs) == k
   assert subs == substreams.encode_group(sym, idx, tables, num_substreams=k,
-                                         backend=numpy_backend, lanes=lanes)
+                                         backend=numpy_backend, lanes=lanes,
+                                         est_bits=est_bits)
   for backend in (jax_backend, numpy_backend):
     for workers in (0, 1, 3):
       out = substreams.decode_group(subs, idx, tables, backend=backend, workers=workers)

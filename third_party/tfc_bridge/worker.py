@@ -9,9 +9,11 @@ Protocol on stdin/stdout, all integers little-endian:
   response = b"OK__" | u32 count | arrays   or   b"ERR_" | u32 1 | uint8 message
 ops:
   b"ENC_": lookup int32 (S, M) TFC CDF rows, values int32 (N,), indexes int32 (N,),
-           sizes int64 (K,)  ->  lengths int64 (K,), blob uint8 (sum lengths)
+           sizes int64 (K,)  ->  lengths int64 (K,), blob uint8 (sum lengths), seconds
   b"DEC_": lookup, indexes int32 (N,), sizes int64 (K,), lengths int64 (K,), blob
-           ->  values int32 (N,), ok bool (K,) (`entropy_decode_finalize` per stream)
+           ->  values int32 (N,), ok bool (K,) (`entropy_decode_finalize` per stream),
+           seconds
+  (seconds: float64, time spent in the TFC ops and array handling inside the worker)
   b"PING" -> version string;  b"QUIT" -> exits.
 Substream k is symbols [sum(sizes[:k]), sum(sizes[:k+1])); it becomes one element of a
 TFC range-coder handle. Substreams of equal size share one handle (TF codes the handle's
@@ -24,6 +26,7 @@ import io
 import os
 import struct
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -131,10 +134,11 @@ def main():
       if op == b"PING":
         version = f"tensorflow {tf.__version__}, tensorflow-compression"
         write_message(stdout, b"OK__", [np.frombuffer(version.encode(), np.uint8)])
-      elif op == b"ENC_":
-        write_message(stdout, b"OK__", encode(tf, tfc, *arrays))
-      elif op == b"DEC_":
-        write_message(stdout, b"OK__", decode(tf, tfc, *arrays))
+      elif op in (b"ENC_", b"DEC_"):
+        start = time.perf_counter()
+        result = (encode if op == b"ENC_" else decode)(tf, tfc, *arrays)
+        seconds = np.float64(time.perf_counter() - start)
+        write_message(stdout, b"OK__", result + [seconds])
       else:
         raise ValueError(f"unknown op {op!r}")
     except Exception as e:  # reported to the client, which raises a typed error
