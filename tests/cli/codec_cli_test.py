@@ -1,0 +1,122 @@
+"""`r2lcm encode / decode / eval` as a user runs them: files, exit codes, no debris."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from r2lcm_jax.codec.checkpoint import save_checkpoint
+from r2lcm_jax.codec.evaluation import RateSetting, evaluate_pairs
+from r2lcm_jax.codec.files import decode_file, encode_file, load_runner
+from r2lcm_jax.data.nus import find_pairs
+from r2lcm_jax.io import images
+from r2lcm_jax.models.config import R2LCMConfig
+from r2lcm_jax.models.param_init import init_params
+
+INTELTAU = "S_IMX135_BLCCSC_field_{:03d}_sensorname_sony_imx135.png"
+
+
+def _r2lcm(*args, cwd=None):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-m", "r2lcm_jax.cli.main", *args], cwd=cwd,
+                        env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+  cfg = R2LCMConfig(N=8, latent_channels=4)
+  d = tmp_path_factory.mktemp("ckpt")
+  save_checkpoint(d, init_params(cfg, jax.random.key(0)), cfg)
+  return d
+
+
+def test_encode_then_decode_files_round_trip(checkpoint, real_data, tmp_path):
+  ckpt, runner = load_runner(checkpoint)
+  src = real_data / "inteltau" / INTELTAU.format(1)
+  files = encode_file(str(src), str(tmp_path / "img"), ckpt, runner, jpeg_quality=90)
+  assert files.srgb_path.name == "img.jpg" and files.metadata_path.name == "img.r2lcm"
+  assert files.metadata_bytes == files.metadata_path.stat().st_size > 0
+  assert files.bpp_total > files.bpp_metadata > 0
+  result = decode_file(str(files.srgb_path), str(files.metadata_path),
+                       str(tmp_path / "rec.tiff"), ckpt, runner)
+  np.testing.assert_array_equal(result.y_hat, files.result.y_hat)
+  rec = images.read_image(tmp_path / "rec.tiff")
+  assert rec.dtype == np.uint16 and rec.shape == (256, 384, 3)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["img.jpg", "img.r2lcm", "rec.tiff"]
+
+
+@pytest.mark.parametrize("case", ["missing_checkpoint", "corrupt_metadata", "wrong_srgb",
+                                  "missing_metadata", "unwritable_output"])
+def test_decode_cli_rejects_bad_input_with_exit_2_and_no_output(case, checkpoint, tmp_path):
+  srgb = tmp_path / "img.png"
+  images.write_png(srgb, np.full((64, 64, 3), 128, np.uint8))
+  meta = tmp_path / "img.r2lcm"
+  meta.write_bytes(b"\x89R2LCM\r\n" + b"\x01\x00" + os.urandom(100))
+  out = tmp_path / "out" / "rec.tiff"
+  out.parent.mkdir()
+  ck = checkpoint
+  if case == "missing_checkpoint":
+    ck = tmp_path / "nope"
+  elif case == "wrong_srgb":
+    meta.write_bytes(b"not a bitstream at all")
+  elif case == "missing_metadata":
+    meta = tmp_path / "absent.r2lcm"
+  elif case == "unwritable_output":
+    out = tmp_path / "no_such_folder" / "rec.tiff"
+  proc = _r2lcm("decode", f"--srgb={srgb}", f"--metadata={meta}", f"--checkpoint={ck}",
+                f"--out={out}")
+  assert proc.returncode == 2, proc.stderr
+  assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+  assert not list((tmp_path / "out").iterdir())
+
+
+def test_encode_cli_writes_files_and_reports_bpp(checkpoint, real_data, tmp_path):
+  src = real_data / "inteltau" / INTELTAU.format(2)
+  proc = _r2lcm("encode", f"--raw={src}", f"--checkpoint={checkpoint}",
+                f"--out={tmp_path / 'a'}", "--drop_steps=1")
+  assert proc.returncode == 0, proc.stderr
+  assert "bpp" in proc.stdout
+  assert (tmp_path / "a.png").is_file() and (tmp_path / "a.r2lcm").is_file()
+  bad = _r2lcm("encode", f"--raw={tmp_path / 'a.r2lcm'}", f"--checkpoint={checkpoint}",
+               f"--out={tmp_path / 'b'}")
+  assert bad.returncode == 2 and "Traceback" not in bad.stderr
+  assert not (tmp_path / "b.r2lcm").exists()
+
+
+def test_eval_writes_csv_summary_plots_and_error_maps(checkpoint, real_data, tmp_path):
+  root = tmp_path / "ds" / "imx135" / "test"
+  for sub in ("raw", "sRGB"):
+    (root / sub).mkdir(parents=True)
+  from r2lcm_jax.data.sources import load_source
+  from r2lcm_jax.isp.pipeline import render_srgb
+
+  for i in (4, 5):
+    s = load_source(real_data / "inteltau" / INTELTAU.format(i))
+    raw = s.raw_rgb[:96, :128]
+    images.write_tiff16(root / "raw" / f"{i}.tif", raw)
+    images.write_png(root / "sRGB" / f"{i}.png", render_srgb(raw, s.params))
+  ckpt, runner = load_runner(checkpoint)
+  out = tmp_path / "eval"
+  rows = evaluate_pairs(find_pairs(tmp_path / "ds", "test"), runner, ckpt.tables, out,
+                        settings=[RateSetting(0, 0.0), RateSetting(2, 0.0),
+                                  RateSetting(0, 2.0)])
+  assert len(rows) == 6
+  with open(out / "results.csv") as f:
+    table = list(csv.DictReader(f))
+  assert len(table) == 6
+  for row in table:
+    size = (out / "bitstreams" / f"imx135_{row['name']}_d{row['drop_steps']}_g"
+            f"{float(row['gamma']):g}.r2lcm").stat().st_size
+    assert int(row["bytes"]) == size
+    assert float(row["bpp_metadata"]) == pytest.approx(8 * size / (96 * 128))
+  assert (out / "rd_curves.png").stat().st_size > 1000
+  assert len(list((out / "error_maps").glob("*.png"))) == 2
+  assert "PSNR on [0,1]" in (out / "summary.md").read_text()
+  shutil.rmtree(out)
