@@ -14,6 +14,13 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# Compiled XLA programs are cached on disk for the whole test run (and inherited by the
+# CLI subprocesses the tests start), so each model shape compiles once. Set before any
+# test module imports jax.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO_ROOT / ".pytest_cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
 
 def _shared_data_root() -> pathlib.Path:
   env = os.environ.get("R2LCM_SHARED_DATA")
