@@ -7,8 +7,9 @@ quantisation statistics (q ~ U(-2, 2), normalised scale sigma/2^q log-uniform in
 codec does), computes symbols and table indexes with `r2lcm_jax.entropy.indexes`, and
 codes the same (symbols, indexes) with
 
-* `jax`: our rANS (`rans_jax`, XLA on the default backend), for every lanes L x
-  substreams K (K = "auto" uses `substreams.choose_num_substreams`);
+* `jax`: our rANS (`rans_jax`, XLA on the default backend; `--jax_devices 2` spreads the
+  substreams over two XLA:CPU devices with shard_map), for every lanes L x substreams K,
+  plus the encoder's own choice of (K, L) for the payload ("auto");
 * `numpy`: the NumPy reference (only for n <= 2^--numpy_max_log2; it loops over steps);
 * `tfc`: tensorflow-compression's range coder in the `.venv-tfc` worker with
   --tfc_threads intra-op threads, one TFC stream per substream. Its time is reported
@@ -34,7 +35,8 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["20", "22", "24"], "log2 of the symbol counts.")
 flags.DEFINE_list("lanes", ["256", "1024", "4096"], "rANS lanes per substream.")
-flags.DEFINE_list("substreams", ["1", "auto"], "substreams per group (int or 'auto').")
+flags.DEFINE_list("substreams", ["1", "4", "auto"],
+                  "substreams K per group; 'auto' adds the encoder's own (K, lanes).")
 flags.DEFINE_integer("repeats", 3, "timed repetitions (best is reported).")
 flags.DEFINE_integer("numpy_max_log2", 18, "largest log2 size run with the NumPy coder.")
 flags.DEFINE_bool("tfc", True, "also run tensorflow-compression (needs .venv-tfc).")
@@ -43,6 +45,8 @@ flags.DEFINE_bool("quick", False, "small run: sizes 2^18, 2^20; lanes 256, 1024.
 flags.DEFINE_string("profile", None, "write a jax.profiler trace of the JAX runs here.")
 flags.DEFINE_string("out", None, "write the markdown results table to this file.")
 flags.DEFINE_integer("seed", 0, "data seed.")
+flags.DEFINE_integer("jax_devices", 1, "XLA:CPU devices; > 1 shards the substreams "
+                     "over them with shard_map (e.g. 2 = both cores of a 2-core CPU).")
 
 
 def realistic_group(n: int, tables, seed: int):
@@ -86,63 +90,97 @@ def _row(coder, n, lanes, k, enc_s, dec_s, nbytes, ideal, note=""):
           f"{100 * (bits / ideal_bits - 1):+.2f} % | {note} |")
 
 
+def _encode(backend, sym, idx, tables, k: int, lanes: int) -> list[bytes]:
+  """K substreams (split rule of `substreams`) with exactly `lanes` lanes each."""
+  from r2lcm_jax.coding import substreams
+
+  b = substreams.split_indices(sym.size, k)
+  items = [(sym[b[j] : b[j + 1]], idx[b[j] : b[j + 1]]) for j in range(k)]
+  return backend.encode_substreams(items, tables, lanes=lanes)
+
+
+def _configs(n: int, ideal: float) -> list[tuple[int, int, str]]:
+  """(lanes, K, note) per configuration; "auto" uses the encoder's own choice."""
+  from r2lcm_jax.coding import substreams
+
+  out = []
+  for lanes in (int(v) for v in FLAGS.lanes):
+    for kspec in FLAGS.substreams:
+      if kspec == "auto":
+        continue
+      out.append((lanes, int(kspec), ""))
+  if "auto" in FLAGS.substreams:
+    k = substreams.choose_num_substreams(n, ideal)
+    lanes = substreams.choose_lanes(n, ideal, num_substreams=k)
+    out.append((lanes, k, "encoder's choice (K, L)"))
+  return out
+
+
 def run_size(n, tables, tfc, jax_backend, numpy_backend, out_rows, progress):
   from r2lcm_jax.coding import substreams
 
   sym, idx, ideal = realistic_group(n, tables, FLAGS.seed + n)
   ks_seen = set()
-  for lanes in (int(v) for v in FLAGS.lanes):
-    for kspec in FLAGS.substreams:
-      k = (substreams.choose_num_substreams(n, ideal, lanes=lanes) if kspec == "auto"
-           else int(kspec))
-      progress.set_postfix_str(f"n=2^{int(np.log2(n))} L={lanes} K={k}")
-      enc = lambda be, lanes=lanes, k=k: substreams.encode_group(  # noqa: E731
-        sym, idx, tables, num_substreams=k, backend=be, lanes=lanes)
-      enc_s, subs = _best(lambda: enc(jax_backend), FLAGS.repeats)
-      dec_s, out = _best(lambda subs=subs: substreams.decode_group(
-        subs, idx, tables, backend=jax_backend), FLAGS.repeats)
-      if not np.array_equal(out, sym):
-        raise AssertionError(f"jax round trip failed at n={n} L={lanes} K={k}")
-      nbytes = sum(map(len, subs))
-      out_rows.append(_row("jax rANS", n, lanes, k, enc_s, dec_s, nbytes, ideal))
-      if n <= 1 << FLAGS.numpy_max_log2:
-        nenc_s, nsubs = _best(lambda: enc(numpy_backend), 1)
-        if nsubs != subs:
-          raise AssertionError("numpy and jax bytes differ")
-        ndec_s, nout = _best(lambda subs=subs: substreams.decode_group(
-          subs, idx, tables, backend=numpy_backend), 1)
-        if not np.array_equal(nout, sym):
-          raise AssertionError("numpy round trip failed")
-        out_rows.append(_row("numpy rANS (reference)", n, lanes, k, nenc_s, ndec_s,
-                             nbytes, ideal, "same bytes as jax"))
-      if tfc is not None and k not in ks_seen:
-        ks_seen.add(k)
-        tenc, tenc_w, tdec, tdec_w, tsubs = float("inf"), float("inf"), float("inf"), \
-          float("inf"), None
-        enc(tfc)
-        for _ in range(FLAGS.repeats):
-          start = time.perf_counter()
-          tsubs = enc(tfc)
-          tenc = min(tenc, time.perf_counter() - start)
-          tenc_w = min(tenc_w, tfc.last_worker_seconds)
-          start = time.perf_counter()
-          tout = substreams.decode_group(tsubs, idx, tables, backend=tfc)
-          tdec = min(tdec, time.perf_counter() - start)
-          tdec_w = min(tdec_w, tfc.last_worker_seconds)
-        if not np.array_equal(tout, sym):
-          raise AssertionError("tfc round trip failed")
-        tbytes = sum(map(len, tsubs))
-        out_rows.append(_row("tfc range coder (in worker)", n, "-", k, tenc_w, tdec_w,
-                             tbytes, ideal, f"{FLAGS.tfc_threads} TF threads"))
-        out_rows.append(_row("tfc range coder (incl. pipe)", n, "-", k, tenc, tdec,
-                             tbytes, ideal, "end to end from the main process"))
-      progress.update(1)
+  for lanes, k, note in _configs(n, ideal):
+    progress.set_postfix_str(f"n=2^{int(np.log2(n))} L={lanes} K={k}")
+    enc_s, subs = _best(lambda k=k, lanes=lanes: _encode(
+      jax_backend, sym, idx, tables, k, lanes), FLAGS.repeats)
+    dec_s, out = _best(lambda subs=subs: substreams.decode_group(
+      subs, idx, tables, backend=jax_backend), FLAGS.repeats)
+    if not np.array_equal(out, sym):
+      raise AssertionError(f"jax round trip failed at n={n} L={lanes} K={k}")
+    nbytes = sum(map(len, subs))
+    out_rows.append(_row("jax rANS", n, lanes, k, enc_s, dec_s, nbytes, ideal, note))
+    if n <= 1 << FLAGS.numpy_max_log2:
+      nenc_s, nsubs = _best(lambda k=k, lanes=lanes: _encode(
+        numpy_backend, sym, idx, tables, k, lanes), 1)
+      if nsubs != subs:
+        raise AssertionError("numpy and jax bytes differ")
+      ndec_s, nout = _best(lambda subs=subs: substreams.decode_group(
+        subs, idx, tables, backend=numpy_backend), 1)
+      if not np.array_equal(nout, sym):
+        raise AssertionError("numpy round trip failed")
+      out_rows.append(_row("numpy rANS (reference)", n, lanes, k, nenc_s, ndec_s,
+                           nbytes, ideal, "same bytes as jax"))
+    if tfc is not None and k not in ks_seen:
+      ks_seen.add(k)
+      out_rows.extend(_run_tfc(tfc, sym, idx, tables, k, ideal))
+    progress.update(1)
+
+
+def _run_tfc(tfc, sym, idx, tables, k, ideal):
+  from r2lcm_jax.coding import substreams
+
+  n = sym.size
+  _encode(tfc, sym, idx, tables, k, 1)  # warm-up
+  tenc = tenc_w = tdec = tdec_w = float("inf")
+  for _ in range(FLAGS.repeats):
+    start = time.perf_counter()
+    tsubs = _encode(tfc, sym, idx, tables, k, 1)
+    tenc = min(tenc, time.perf_counter() - start)
+    tenc_w = min(tenc_w, tfc.last_worker_seconds)
+    start = time.perf_counter()
+    tout = substreams.decode_group(tsubs, idx, tables, backend=tfc)
+    tdec = min(tdec, time.perf_counter() - start)
+    tdec_w = min(tdec_w, tfc.last_worker_seconds)
+  if not np.array_equal(tout, sym):
+    raise AssertionError("tfc round trip failed")
+  tbytes = sum(map(len, tsubs))
+  return [
+    _row("tfc range coder (in worker)", n, "-", k, tenc_w, tdec_w, tbytes, ideal,
+         f"{FLAGS.tfc_threads} TF threads"),
+    _row("tfc range coder (incl. pipe)", n, "-", k, tenc, tdec, tbytes, ideal,
+         "end to end from the main process"),
+  ]
 
 
 def main(argv) -> None:
   del argv
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   import jax
+
+  if FLAGS.jax_devices > 1:
+    jax.config.update("jax_num_cpu_devices", FLAGS.jax_devices)
   from tqdm import tqdm
 
   from r2lcm_jax.coding import backends
@@ -150,7 +188,10 @@ def main(argv) -> None:
   from r2lcm_jax.errors import CoderBackendError
 
   if FLAGS.quick:
-    FLAGS.sizes, FLAGS.lanes, FLAGS.repeats = ["18", "20"], ["256", "1024"], 2
+    for name, value in (("sizes", ["18", "20"]), ("lanes", ["256", "1024"]),
+                        ("repeats", 2)):
+      if not FLAGS[name].present:
+        FLAGS[name].value = value
   sizes = [1 << int(v) for v in FLAGS.sizes]
   tables = build_gaussian_tables()
   tfc = None
@@ -161,11 +202,14 @@ def main(argv) -> None:
       tfc_note = tfc.version()
     except CoderBackendError as e:
       tfc_note = f"not available: {e}"
-  jax_backend = backends.get_backend("jax")
+  devices = jax.devices()[: FLAGS.jax_devices]
+  jax_backend = backends.get_backend("jax", devices=devices)
   numpy_backend = backends.get_backend("numpy")
   rows: list[str] = []
   load_before = os.getloadavg()
-  total = len(sizes) * len(FLAGS.lanes) * len(FLAGS.substreams)
+  total = len(sizes) * (len(FLAGS.lanes) * len([k for k in FLAGS.substreams
+                                                  if k != "auto"])
+                        + ("auto" in FLAGS.substreams))
   try:
     with tqdm(total=total, desc="bench entropy", file=sys.stderr) as progress:
       if FLAGS.profile:
@@ -189,7 +233,8 @@ def main(argv) -> None:
     f"Command: `r2lcm bench entropy {' '.join(sys.argv[3:] if len(sys.argv) > 2 else [])}`"
     .replace("  ", " "),
     f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-    f"JAX {jax.__version__} on {jax.default_backend()}; TFC: {tfc_note}.",
+    f"JAX {jax.__version__} on {jax.default_backend()} with {len(devices)} device(s); "
+    f"TFC: {tfc_note}.",
     f"Load average (1/5/15 min) before: {load_before[0]:.2f}/{load_before[1]:.2f}/"
     f"{load_before[2]:.2f}, after: {load_after[0]:.2f}/{load_after[1]:.2f}/"
     f"{load_after[2]:.2f}.",

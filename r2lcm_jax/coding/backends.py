@@ -117,7 +117,7 @@ class JaxBackend(CoderBackend):
   coder_id = CODER_RANS
 
   def __init__(self, **coder_options):
-    """`coder_options` go to `rans_jax.JaxRans` (min_grid, min_fine_rows)."""
+    """`coder_options` go to `rans_jax.JaxRans` (min_grid, min_fine_rows, devices)."""
     from r2lcm_jax.coding import rans_jax  # imports jax only when used
 
     self._make = lambda tables: rans_jax.JaxRans(tables, **coder_options)

@@ -155,3 +155,40 @@ def test_rate_is_within_half_a_percent_of_the_table_information_content():
   data = rans_jax.encode(sym, idx, tables, lanes=16)
   assert 8 * len(data) <= ideal_bits * 1.005
   assert 8 * len(data) >= ideal_bits
+
+
+_SHARDED_SCRIPT = """
+import jax
+jax.config.update("jax_num_cpu_devices", 2)
+import numpy as np
+from r2lcm_jax.coding import rans_jax, rans_numpy
+from r2lcm_jax.entropy.tables import build_gaussian_tables
+tables = build_gaussian_tables()
+rng = np.random.default_rng(5)
+items = []
+for n in (700, 1, 0, 2000, 333):
+  idx = rng.integers(0, 64, n).astype(np.int32)
+  sym = np.rint(rng.normal(0, tables.scale_table[idx])).astype(np.int32)
+  sym[::97] = -77777
+  items.append((sym, idx))
+coder = rans_jax.JaxRans(tables, devices=jax.devices())
+datas = coder.encode_many(items, lanes=8)
+assert datas == [rans_numpy.encode(s, i, tables, lanes=8) for s, i in items]
+out = coder.decode_many(datas, [i for _, i in items])
+assert all(np.array_equal(o, s) for o, (s, _) in zip(out, items))
+print("sharded ok", len(jax.devices()))
+"""
+
+
+def test_substreams_sharded_over_two_cpu_devices_give_the_same_bytes():
+  """shard_map over the substream axis (separate process: the device count is set at
+  JAX start-up)."""
+  import os
+  import subprocess
+  import sys
+
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  result = subprocess.run([sys.executable, "-c", _SHARDED_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "sharded ok 2" in result.stdout
