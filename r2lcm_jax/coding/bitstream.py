@@ -80,7 +80,8 @@ class Header:
     num_steps: context-model steps per level.
     drop_steps: dropped main-level steps (rate setting beta).
     gamma_milli: gamma * 1000 (rate setting).
-    lanes: rANS lanes per substream used by the encoder.
+    lanes: maximum rANS lanes per substream the encoder allowed (informational: every
+      rANS substream records the lanes it uses, chosen from its payload).
     flags: reserved bits (0).
     version: container format version.
   """

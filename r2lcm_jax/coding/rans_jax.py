@@ -9,12 +9,15 @@ cumulative sum of the lanes that need a word, so the interleaved word order of t
 format is reproduced exactly. Grid sizes are rounded up to a few buckets so that
 repeated calls with similar sizes reuse the compiled program (idle cells are masked).
 Host-side NumPy does only the layout (scatter into the grid), the compaction of emitted
-words and the byte packing.
+words and the byte packing. With `devices=[d0, d1, ...]` the substream axis is split over
+the devices by `jax.shard_map` (e.g. two XLA:CPU devices, `jax_num_cpu_devices=2`, run the
+scan on both cores); the bytes are the same.
 
 API:
   encode(symbols: int32 (n,), indexes: int32 (n,), tables, *, lanes: int) -> bytes
   decode(data: bytes, indexes: int32 (n,), tables, *, lanes: int | None = None)
       -> int32 (n,)
+  JaxRans(tables, *, min_grid=(1, 1, 1), min_fine_rows=1, devices=None)
   JaxRans(tables).encode_many([(symbols, indexes), ...], lanes=L) -> list[bytes]
   JaxRans(tables).decode_many([bytes, ...], [indexes, ...], lanes=None) -> list[int32]
 `JaxRans` keeps the tables on the device; the module functions build one per call.
