@@ -1,0 +1,184 @@
+"""Metadata-free de-rendering baseline: a small Flax Linen U-Net from sRGB to raw-RGB (0 bpp).
+
+Architecture (`UNet`): `levels` encoder stages of two 3x3 conv + ReLU followed by 2x2 max
+pooling (widths features * 2^l), a bottleneck stage, and `levels` decoder stages of a 2x2
+stride-2 transposed conv, concatenation with the encoder skip and two 3x3 conv + ReLU;
+a 1x1 conv and a sigmoid give raw-RGB in (0, 1). Inputs are (B, H, W, 3) float32 sRGB in
+[0, 1] with H, W multiples of 2^levels (`UNetBaseline` edge-pads any image and crops back).
+
+Parameter files are msgpack (flax.serialization): {"format": "r2lcm-unet", "version": 1,
+"config": {"features", "levels"}, "params": state dict}; a missing, corrupt or
+mismatching file raises CheckpointError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import pathlib
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+from r2lcm_jax.baselines.base import check_image, srgb_to_float
+from r2lcm_jax.errors import BitstreamError, CheckpointError
+from r2lcm_jax.io.images import atomic_write_bytes
+
+__all__ = ["UNet", "UNetBaseline", "init_params", "save_params", "load_params"]
+
+_FORMAT, _VERSION = "r2lcm-unet", 1
+
+
+class _ConvBlock(nn.Module):
+  """Two 3x3 convolutions with ReLU: (B, H, W, C) -> (B, H, W, features)."""
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = nn.relu(nn.Conv(self.features, (3, 3))(x))
+    return nn.relu(nn.Conv(self.features, (3, 3))(x))
+
+
+class UNet(nn.Module):
+  """sRGB (B, H, W, 3) float32 [0, 1] -> raw-RGB (B, H, W, 3) float32 (0, 1).
+
+  Attributes:
+    features: width of the first stage (doubled at each level).
+    levels: number of 2x down/up-sampling stages (H, W must be multiples of 2^levels).
+  """
+
+  features: int = 16
+  levels: int = 3
+
+  @nn.compact
+  def __call__(self, srgb: jax.Array) -> jax.Array:
+    x, skips = srgb, []
+    for level in range(self.levels):
+      x = _ConvBlock(self.features * 2**level)(x)
+      skips.append(x)
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = _ConvBlock(self.features * 2**self.levels)(x)
+    for level in reversed(range(self.levels)):
+      width = self.features * 2**level
+      x = nn.ConvTranspose(width, (2, 2), strides=(2, 2))(x)
+      x = _ConvBlock(width)(jnp.concatenate([x, skips[level]], -1))
+    return nn.sigmoid(nn.Conv(3, (1, 1))(x))
+
+
+def init_params(model: UNet, key: jax.Array, size: int | None = None) -> Any:
+  """He-normal parameters of `model` for a PRNG key; biases zero.
+
+  Every kernel (kh, kw, c_in, c_out) is N(0, 2 / (kh kw c_in)); all kernels are cut from
+  ONE `jax.random.normal` draw, so initialisation compiles a single random op (Flax's
+  per-layer initialisers compile one threefry kernel per shape, about a minute on CPU
+  for this model). The tree and shapes are those of `model.init` at a (1, size, size, 3)
+  input, obtained with `jax.eval_shape` (nothing else is computed).
+  """
+  size = 2**model.levels if size is None else size
+  shapes = jax.eval_shape(
+    lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3), jnp.float32))["params"])
+  leaves, treedef = jax.tree.flatten(shapes)
+  total = sum(int(np.prod(a.shape)) for a in leaves if a.ndim > 1)
+  noise = jax.random.normal(key, (total,), jnp.float32)
+  out, offset = [], 0
+  for a in leaves:
+    if a.ndim > 1:
+      n = int(np.prod(a.shape))
+      std = np.sqrt(2.0 / int(np.prod(a.shape[:-1])))
+      out.append(noise[offset:offset + n].reshape(a.shape) * jnp.float32(std))
+      offset += n
+    else:
+      out.append(jnp.zeros(a.shape, a.dtype))
+  return jax.tree.unflatten(treedef, out)
+
+
+def save_params(path: str | os.PathLike, model: UNet, params: Any) -> None:
+  """Writes model config and parameters as one msgpack file, atomically."""
+  doc = {"format": _FORMAT, "version": _VERSION,
+         "config": {"features": int(model.features), "levels": int(model.levels)},
+         "params": serialization.to_state_dict(jax.device_get(params))}
+  atomic_write_bytes(path, serialization.msgpack_serialize(doc))
+
+
+def load_params(path: str | os.PathLike) -> tuple[UNet, Any]:
+  """Reads a file of `save_params`.
+
+  Returns:
+    (model, params).
+
+  Raises:
+    CheckpointError: missing file, not msgpack, foreign format, other version, or
+      parameters whose tree/shapes differ from the stored config's model.
+  """
+  path = pathlib.Path(path)
+  try:
+    data = path.read_bytes()
+  except (FileNotFoundError, IsADirectoryError) as e:
+    raise CheckpointError(f"{path}: U-Net parameter file not found") from e
+  try:
+    doc = serialization.msgpack_restore(data)
+  except Exception as e:  # msgpack raises several unrelated types on garbage
+    raise CheckpointError(f"{path}: not a msgpack parameter file ({type(e).__name__}: {e})") from e
+  if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+    raise CheckpointError(f"{path}: not an r2lcm U-Net parameter file")
+  if doc.get("version") != _VERSION:
+    raise CheckpointError(f"{path}: U-Net file version {doc.get('version')} is not supported")
+  try:
+    cfg = doc["config"]
+    model = UNet(features=int(cfg["features"]), levels=int(cfg["levels"]))
+    if not (1 <= model.features <= 4096 and 1 <= model.levels <= 8):
+      raise ValueError(f"config out of range: {cfg}")
+  except (KeyError, TypeError, ValueError) as e:
+    raise CheckpointError(f"{path}: invalid U-Net config ({e})") from e
+  target = jax.eval_shape(lambda: init_params(model, jax.random.key(0)))
+  try:
+    params = serialization.from_state_dict(target, doc["params"])
+  except (KeyError, TypeError, ValueError) as e:
+    raise CheckpointError(f"{path}: parameters do not match the U-Net config ({e})") from e
+  got = jax.tree.map(lambda a: (tuple(np.shape(a)), np.asarray(a).dtype), params)
+  want = jax.tree.map(lambda a: (tuple(a.shape), a.dtype), target)
+  if got != want:
+    raise CheckpointError(f"{path}: parameter shapes do not match the U-Net config")
+  return model, jax.tree.map(jnp.asarray, params)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class UNetBaseline:
+  """Trained U-Net as a 0-bpp baseline.
+
+  Attributes:
+    model: the `UNet`.
+    params: its parameters.
+  """
+
+  model: UNet
+  params: Any
+  name: str = "unet"
+
+  def encode(self, raw_rgb: np.ndarray, srgb: np.ndarray) -> bytes:
+    """No metadata: b""."""
+    check_image(raw_rgb, "raw-RGB")
+    check_image(srgb, "sRGB")
+    return b""
+
+  def reconstruct(self, srgb: np.ndarray, metadata: bytes = b"") -> np.ndarray:
+    """(H, W, 3) float32 raw-RGB predicted from the sRGB alone."""
+    if metadata:
+      raise BitstreamError(f"the U-Net baseline takes no metadata, got {len(metadata)} bytes")
+    x = srgb_to_float(check_image(srgb, "sRGB"))
+    h, w = x.shape[:2]
+    m = 2**self.model.levels
+    x = np.pad(x, ((0, -h % m), (0, -w % m), (0, 0)), mode="edge")
+    y = _apply(self.model, self.params, jnp.asarray(x[None]))
+    return np.asarray(y[0, :h, :w], np.float32)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(model: UNet, params: Any, x: jax.Array) -> jax.Array:
+  return model.apply({"params": params}, x)
