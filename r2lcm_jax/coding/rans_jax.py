@@ -309,7 +309,7 @@ class JaxRans:
     base[: len(live)] = np.concatenate([[0], np.cumsum([b.size for b in bodies])[:-1]])
     # A symbol emits at most one word and one escape value, so a body holds at most
     # 3 n_k 16-bit units; the buffer size then depends only on the grid.
-    wbuf = np.zeros(3 * steps * kb * lm, np.uint16)
+    wbuf = np.empty(3 * steps * kb * lm, np.uint16)  # only [0, total words) is read
     if bodies:
       cat = np.concatenate(bodies)
       wbuf[: cat.size] = cat
