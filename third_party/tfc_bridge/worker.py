@@ -81,7 +81,7 @@ def encode(tf, tfc, lookup, values, indexes, sizes):
     rows = np.stack([np.arange(starts[k], starts[k] + n) for k in ks])
     handle = tfc.create_range_encoder([len(ks)], lookup)
     handle = tfc.entropy_encode_index(handle, indexes[rows], values[rows])
-    for k, s in zip(ks, tfc.entropy_encode_finalize(handle).numpy()):
+    for k, s in zip(ks, tfc.entropy_encode_finalize(handle).numpy(), strict=True):
       strings[k] = bytes(s)
   lengths = np.asarray([len(s) for s in strings], np.int64)
   return [lengths, np.frombuffer(b"".join(strings), np.uint8)]
