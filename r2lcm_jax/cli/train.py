@@ -8,7 +8,7 @@ A non-finite loss stops with exit code 2, keeping the last good checkpoint.
 from __future__ import annotations
 
 import jax
-from absl import flags
+from absl import flags, logging
 from ml_collections import config_flags
 
 from r2lcm_jax.errors import ConfigError
@@ -32,6 +32,8 @@ def main(argv: list[str]) -> None:
   if _CONFIG.value is None or not _WORKDIR.value:
     raise ConfigError("--config and --workdir are required")
   jax.config.update("jax_threefry_partitionable", True)
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
   state = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value, profile_steps=_PROFILE_STEPS.value)
   print(f"trained to step {int(state.step)}; checkpoints in {_WORKDIR.value}/ckpt")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -146,7 +147,10 @@ def train_and_evaluate(
   restored = checkpoint.restore_checkpoint(manager, state, task.train_iter)
   if restored is not None:
     state = restored
-    logging.info("resumed from step %d in %s", int(state.step), manager.directory)
+    message = f"resumed from step {int(state.step)} in {manager.directory}"
+    logging.info(message)
+    if primary:
+      tqdm.write(message, file=sys.stderr)
   if primary:
     _write_config(config, workdir)
   writer = metric_writer.MetricWriter(workdir, enabled=primary)
