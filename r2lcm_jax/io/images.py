@@ -39,6 +39,17 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
+def new_file_mode() -> int:
+  """Permission bits an ordinary `open(path, "w")` would give (0o666 minus the umask).
+
+  `tempfile.mkstemp` creates files with mode 0o600; atomic writers restore the usual
+  mode before renaming, so outputs are as readable as files written directly.
+  """
+  mask = os.umask(0)
+  os.umask(mask)
+  return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
   """Writes `data` to `path` through a temporary file and `os.replace`."""
   path = pathlib.Path(path)
@@ -47,6 +58,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
+    os.chmod(tmp, new_file_mode())
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

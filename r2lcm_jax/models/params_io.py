@@ -16,13 +16,13 @@ import hashlib
 import json
 import os
 import pathlib
-import tempfile
 
 import jax
 import numpy as np
 from flax import serialization
 
 from r2lcm_jax.errors import CheckpointError, ConfigError
+from r2lcm_jax.io.images import atomic_write_bytes
 from r2lcm_jax.models.config import R2LCMConfig
 
 __all__ = ["save_params", "load_params", "model_fingerprint", "PARAMS_FILE", "CONFIG_FILE"]
@@ -54,28 +54,16 @@ def model_fingerprint(params) -> bytes:
   return h.digest()
 
 
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-  fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-  try:
-    with os.fdopen(fd, "wb") as fh:
-      fh.write(data)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-
-
 def save_params(directory: str | os.PathLike, params, config: R2LCMConfig) -> bytes:
   """Writes params + config into `directory` (created if needed); returns the fingerprint."""
   d = pathlib.Path(directory)
   d.mkdir(parents=True, exist_ok=True)
   host = jax.tree_util.tree_map(lambda a: np.asarray(a), params)
   fp = model_fingerprint(host)
-  _atomic_write(d / PARAMS_FILE, serialization.msgpack_serialize(host))
+  atomic_write_bytes(d / PARAMS_FILE, serialization.msgpack_serialize(host))
   meta = {"format": _FORMAT, "version": _VERSION, "config": config.to_dict(),
           "fingerprint": fp.hex()}
-  _atomic_write(d / CONFIG_FILE, json.dumps(meta, indent=2).encode())
+  atomic_write_bytes(d / CONFIG_FILE, json.dumps(meta, indent=2).encode())
   return fp
 
 
