@@ -23,6 +23,16 @@ def nhwc(a: np.ndarray) -> np.ndarray:
   return np.transpose(a, (0, 2, 3, 1)) if a.ndim == 4 else a
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fast_compile():
+  """Skip XLA's optimisation passes (much faster CPU compilation; numerics unchanged
+  within the tolerance)."""
+  old = jax.config.read("jax_disable_most_optimizations")
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", old)
+
+
 @pytest.fixture(scope="module")
 def ref(reference_data):
   io = dict(np.load(reference_data / "io.npz"))
@@ -78,7 +88,7 @@ def test_raw_encoder_intermediate_layers_match_reference(ref):
   def layers(mdl, x, s):
     return mdl.g_a(x, s, return_intermediates=True)[1]
 
-  outs = model.apply(v, ref["X"], ref["S"], method=layers)
+  outs = jax.jit(lambda v, x, s: model.apply(v, x, s, method=layers))(v, ref["X"], ref["S"])
   for i in range(8):
     close(outs[i], io[f"g_a0_layer{i}"])
 
@@ -100,7 +110,8 @@ def test_raw_decoder_matches_reference_including_layer_crops(ref):
   def layers(mdl, y, s):
     return mdl.g_s(bicubic_upsample(y, 4), s, return_intermediates=True)[1]
 
-  outs = model.apply(v, jnp.asarray(nhwc(io["g_s0_in_yhat"])), ref["S"], method=layers)
+  outs = jax.jit(lambda v, y, s: model.apply(v, y, s, method=layers))(
+    v, jnp.asarray(nhwc(io["g_s0_in_yhat"])), ref["S"])
   for i in range(9):
     close(outs[i][:, :16, :16], io[f"g_s0_layer{i}_tl16"])
     close(outs[i][:, -16:, -16:], io[f"g_s0_layer{i}_br16"])
@@ -135,7 +146,8 @@ def test_context_and_entropy_parameter_networks_match_reference(ref, l):
     return ctx, cp_layers[0], ep_layers[0]
 
   P = jnp.asarray(nhwc(io[f"ep{l}_in_params"]))
-  ctx, deconv, pca = model.apply(v, u_hat, q_map, known, P, ref["S"], method=pieces)
+  ctx, deconv, pca = jax.jit(lambda v, *a: model.apply(v, *a, method=pieces))(
+    v, u_hat, q_map, known, P, ref["S"])
   close(deconv, io[f"cp{l}_layer0_maskeddeconv"])
   close(ctx, io[f"cp{l}_out_ctx"])
   close(pca, io[f"ep{l}_layer0_pca"])
