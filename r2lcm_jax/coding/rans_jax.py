@@ -40,21 +40,45 @@ __all__ = ["encode", "decode", "JaxRans", "bucket"]
 
 
 def bucket(n: int) -> int:
-  """Smallest size >= n of the form 2^k or 3 * 2^(k-1) (>= 1)."""
-  if n <= 2:
-    return max(n, 1)
-  p = 1 << (n - 1).bit_length()
-  return 3 * p // 4 if 3 * p // 4 >= n else p
+  """Smallest size >= n of the form m * 2^k with 8 <= m < 16 (<= 12.5 % padding)."""
+  if n <= 8:
+    return max(int(n), 1)
+  shift = int(n).bit_length() - 4
+  return ((int(n) + (1 << shift) - 1) >> shift) << shift
 
 
-def _encode_grid(packed, offset, support, symbols, rows, valid, *, precision):
-  """Encodes the grid (T, K, Lm) of int32 symbols with table rows `rows`.
+def _grid_cells(steps, lm, starts, counts, lanes_k):
+  """valid bool (T, K, Lm) and flat source positions int32 of each grid cell.
+
+  Substream k's symbol i sits at step i // L_k, lane i % L_k, and at `starts[k] + i` in
+  the flat input arrays; cells past its n_k symbols or its L_k lanes are idle.
+  """
+  t = jnp.arange(steps, dtype=jnp.int32)[:, None, None]
+  lane = jnp.arange(lm, dtype=jnp.int32)[None, None, :]
+  lk = lanes_k[None, :, None]
+  pos = t * lk + lane
+  valid = (lane < lk) & (pos < counts[None, :, None])
+  return valid, jnp.where(valid, starts[None, :, None] + pos, 0)
+
+
+def _encode_grid(packed, offset, support, sym_flat, idx_flat, starts, counts, lanes_k,
+                 *, precision, steps, lm):
+  """Encodes K substreams laid out on the grid (T, K, Lm) (see `_grid_cells`).
+
+  Args:
+    packed, offset, support: RansTables arrays.
+    sym_flat, idx_flat: int32 (N,) symbols and table rows of all substreams, back to back.
+    starts, counts, lanes_k: int32 (K,) first flat position, symbols and lanes of each
+      substream (idle substreams: count 0).
 
   Returns:
     words uint16 (K, T, Lm), emit bool (K, T, Lm), final states uint32 (K, Lm) and the
     number of escaped symbols per substream int32 (K,).
   """
   m = packed.shape[1]
+  valid, src = _grid_cells(steps, lm, starts, counts, lanes_k)
+  symbols = jnp.take(sym_flat, src, mode="clip")
+  rows = jnp.take(idx_flat, src, mode="clip")
   off = offset[rows]
   sup = support[rows]
   esc = valid & ((symbols < off) | (symbols >= off + sup))
@@ -108,19 +132,21 @@ def _exclusive_prefix_sum(a):
   return (within + offsets[:, :, None]).reshape(k, n).astype(jnp.int32)
 
 
-def _decode_grid(packed, coarse, fine, offset, support, wbuf, base, states, rows, valid,
-                 *, precision, coarse_bits):
-  """Decodes the grid (T, K, Lm) of table rows.
+def _decode_grid(packed, coarse, fine, offset, support, wbuf, idx_flat, base, states,
+                 starts, counts, lanes_k, *, precision, coarse_bits, steps, lm):
+  """Decodes K substreams laid out on the grid (T, K, Lm) (see `_grid_cells`).
 
   Slot -> bin by the two-level table of `RansTables` (coarse bucket, and the fine row of a
   mixed bucket): two small gathers instead of a 2^P-entry table per row (16 MB at P = 16,
   which does not stay in cache).
 
   Returns:
-    values int32 (T, K, Lm) (escape bins give garbage, flagged), escape flags bool
-    (T, K, Lm), final states uint32 (K, Lm), words read per substream int32 (K,).
+    bins int32 (T, K, Lm), final states uint32 (K, Lm), words read per substream int32
+    (K,), escape bins per substream int32 (K,).
   """
   m = packed.shape[1]
+  valid, src = _grid_cells(steps, lm, starts, counts, lanes_k)
+  rows = jnp.take(idx_flat, src, mode="clip")
   p = jnp.uint32(precision)
   mask = jnp.uint32((1 << precision) - 1)
   fine_bits = precision - coarse_bits
@@ -150,8 +176,20 @@ def _decode_grid(packed, coarse, fine, offset, support, wbuf, base, states, rows
 
   ptr0 = jnp.zeros(states.shape[0], jnp.int32)
   (x, ptr), bins = jax.lax.scan(body, (states, ptr0), (rows, valid))
-  esc = valid & (bins == support[rows])
-  return bins + offset[rows], esc, x, ptr
+  num_esc = (valid & (bins == support[rows])).sum(axis=(0, 2), dtype=jnp.int32)
+  return bins, x, ptr, num_esc
+
+
+def _ungrid(bins, idx_flat, offset, support, starts, lanes_k, n_out):
+  """Flat values int32 (n_out,) and escape flags from the grid of bins."""
+  _, k, lm = bins.shape
+  i = jnp.arange(n_out, dtype=jnp.int32)
+  sub = jnp.searchsorted(starts, i, side="right").astype(jnp.int32) - 1
+  j = i - starts[sub]
+  lk = jnp.maximum(lanes_k[sub], 1)
+  b = jnp.take(bins.reshape(-1), ((j // lk) * k + sub) * lm + j % lk, mode="clip")
+  r = idx_flat[:n_out]
+  return b + offset[r], b == support[r]
 
 
 _P = jax.sharding.PartitionSpec
@@ -160,25 +198,36 @@ _GRID = _P(None, "k", None)
 
 @functools.lru_cache(maxsize=16)
 def _compiled(kind: str, devices: tuple | None):
-  """jit of `_encode_grid`/`_decode_grid`; with several devices, a shard_map over the
-  substream axis K (each device codes whole substreams; no communication)."""
-  fn = _encode_grid if kind == "encode" else _decode_grid
-  static = ("precision",) if kind == "encode" else ("precision", "coarse_bits")
-  if devices is None:
-    return jax.jit(fn, static_argnames=static)
-  mesh = jax.sharding.Mesh(np.asarray(devices, dtype=object), ("k",))
+  """jit of the encoder / decoder; with several devices, a shard_map over the substream
+  axis K (each device codes whole substreams; no communication inside the loop)."""
   if kind == "encode":
-    in_specs = (_P(), _P(), _P(), _GRID, _GRID, _GRID)
+    fn, static = _encode_grid, ("precision", "steps", "lm")
+    in_specs = (_P(),) * 5 + (_P("k"),) * 3
     out_specs = (_P("k"), _P("k"), _P("k"), _P("k"))
   else:
-    in_specs = (_P(),) * 6 + (_P("k"), _P("k"), _GRID, _GRID)
-    out_specs = (_GRID, _GRID, _P("k"), _P("k"))
+    fn, static = _decode_grid, ("precision", "coarse_bits", "steps", "lm")
+    in_specs = (_P(),) * 7 + (_P("k"),) * 5
+    out_specs = (_GRID, _P("k"), _P("k"), _P("k"))
+  if devices is not None:
+    mesh = jax.sharding.Mesh(np.asarray(devices, dtype=object), ("k",))
+    inner = fn
 
-  def sharded(*args, **static_kw):
-    return jax.shard_map(functools.partial(fn, **static_kw), mesh=mesh,
-                         in_specs=in_specs, out_specs=out_specs, check_vma=False)(*args)
+    def fn(*args, **static_kw):
+      return jax.shard_map(functools.partial(inner, **static_kw), mesh=mesh,
+                           in_specs=in_specs, out_specs=out_specs,
+                           check_vma=False)(*args)
 
-  return jax.jit(sharded, static_argnames=static)
+  if kind == "encode":
+    return jax.jit(fn, static_argnames=static)
+
+  def decode(packed, coarse, fine, offset, support, wbuf, idx_flat, base, states, starts,
+             counts, lanes_k, *, n_out, **static_kw):
+    bins, x, ptr, num_esc = fn(packed, coarse, fine, offset, support, wbuf, idx_flat,
+                               base, states, starts, counts, lanes_k, **static_kw)
+    values, esc = _ungrid(bins, idx_flat, offset, support, starts, lanes_k, n_out)
+    return values, esc, x, ptr, num_esc
+
+  return jax.jit(decode, static_argnames=static + ("n_out",))
 
 
 class JaxRans:
@@ -213,6 +262,7 @@ class JaxRans:
     self._support = jnp.asarray(self.rt.support)
 
   def _layout(self, sizes: list[int], lane_counts: list[int]):
+    """Grid (steps, K, Lm) and int32 (K,) starts / counts / lanes of live substreams."""
     steps = max(((n + lc - 1) // lc for n, lc in zip(sizes, lane_counts, strict=True)),
                 default=1)
     t0, k0, l0 = self._min_grid
@@ -220,14 +270,22 @@ class JaxRans:
     if self._devices is not None:  # whole substreams per device
       d = len(self._devices)
       kb = -(-kb // d) * d
-    return (bucket(max(steps, t0)), kb, bucket(max(max(lane_counts, default=1), l0)))
+    total = int(sum(sizes))
+    starts = np.full(kb, total, np.int32)
+    counts = np.zeros(kb, np.int32)
+    lanes = np.zeros(kb, np.int32)
+    starts[: len(sizes)] = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if sizes else []
+    counts[: len(sizes)] = sizes
+    lanes[: len(sizes)] = lane_counts
+    grid = (bucket(max(steps, t0)), kb, bucket(max(max(lane_counts, default=1), l0)))
+    return grid, starts, counts, lanes
 
   @staticmethod
-  def _scatter(grid: np.ndarray, k: int, values: np.ndarray, num: int) -> None:
-    steps = (values.size + num - 1) // num
-    flat = np.zeros(steps * num, grid.dtype)
-    flat[: values.size] = values
-    grid[:steps, k, :num] = flat.reshape(steps, num)
+  def _flat(arrays: list[np.ndarray], size: int) -> np.ndarray:
+    out = np.zeros(size, np.int32)
+    if arrays:
+      np.concatenate(arrays, out=out[: sum(a.size for a in arrays)])
+    return out
 
   def encode_many(self, items: list[tuple[np.ndarray, np.ndarray]], *, lanes: int
                   ) -> list[bytes]:
@@ -250,19 +308,14 @@ class JaxRans:
     out = [b""] * len(items)
     if not live:
       return out
-    steps, kb, lm = self._layout([prepared[k][0].size for k in live],
-                                 [counts[k] for k in live])
-    symbols = np.zeros((steps, kb, lm), np.int32)
-    rows = np.zeros((steps, kb, lm), np.int32)
-    valid = np.zeros((steps, kb, lm), bool)
-    for j, k in enumerate(live):
-      sym, idx = prepared[k]
-      self._scatter(symbols, j, sym, counts[k])
-      self._scatter(rows, j, idx, counts[k])
-      self._scatter(valid, j, np.ones(sym.size, bool), counts[k])
+    (steps, kb, lm), starts, ns, lanes_k = self._layout(
+      [prepared[k][0].size for k in live], [counts[k] for k in live])
+    size = steps * kb * lm  # >= the symbols; a function of the grid: no recompiles
     words, emit, states, num_esc = self._encode_fn(
-      self._packed, self._offset, self._support, symbols, rows, valid,
-      precision=rt.precision)
+      self._packed, self._offset, self._support,
+      self._flat([prepared[k][0] for k in live], size),
+      self._flat([prepared[k][1] for k in live], size), starts, ns, lanes_k,
+      precision=rt.precision, steps=steps, lm=lm)
     words, emit, states = np.asarray(words), np.asarray(emit), np.asarray(states)
     num_esc = np.asarray(num_esc)
     stream = words[emit]
@@ -284,7 +337,7 @@ class JaxRans:
     idxs = [fmt.check_indexes(i, rt.support.size) for i in indexes]
     out: list[np.ndarray | None] = [None] * len(datas)
     views = {}
-    for k, (data, idx) in enumerate(zip(datas, idxs, strict=False)):
+    for k, (data, idx) in enumerate(zip(datas, idxs, strict=True)):
       if idx.size == 0:
         if data:
           raise BitstreamError(f"substream of {len(data)} bytes for zero symbols")
@@ -298,45 +351,42 @@ class JaxRans:
 
   def _decode_live(self, live, views, idxs, out) -> None:
     rt = self.rt
-    counts = [views[k].lanes for k in live]
-    steps, kb, lm = self._layout([idxs[k].size for k in live], counts)
-    rows = np.zeros((steps, kb, lm), np.int32)
-    valid = np.zeros((steps, kb, lm), bool)
+    sizes = [idxs[k].size for k in live]
+    (steps, kb, lm), starts, ns, lanes_k = self._layout(
+      sizes, [views[k].lanes for k in live])
     states = np.full((kb, lm), fmt.RANS_L, np.uint32)
+    for j, k in enumerate(live):
+      states[j, : views[k].lanes] = views[k].states
     bodies = [np.frombuffer(views[k].body, "<u2", count=len(views[k].body) // 2)
               for k in live]
     base = np.zeros(kb, np.int32)
     base[: len(live)] = np.concatenate([[0], np.cumsum([b.size for b in bodies])[:-1]])
     # A symbol emits at most one word and one escape value, so a body holds at most
-    # 3 n_k 16-bit units; the buffer size then depends only on the grid.
+    # 3 n_k 16-bit units (checked by parse_substream): the size depends on the grid.
     wbuf = np.empty(3 * steps * kb * lm, np.uint16)  # only [0, total words) is read
-    if bodies:
-      cat = np.concatenate(bodies)
-      wbuf[: cat.size] = cat
-    for j, k in enumerate(live):
-      self._scatter(rows, j, idxs[k], counts[j])
-      self._scatter(valid, j, np.ones(idxs[k].size, bool), counts[j])
-      states[j, : counts[j]] = views[k].states
-    values, esc, x, ptr = self._decode_fn(
-      self._packed, self._coarse, self._fine, self._offset, self._support, wbuf, base,
-      states, rows, valid, precision=rt.precision, coarse_bits=rt.coarse_bits)
-    values, esc, x, ptr = (np.asarray(a) for a in (values, esc, x, ptr))
+    cat = np.concatenate(bodies)
+    wbuf[: cat.size] = cat
+    n_out = steps * kb * lm  # >= the symbols; a function of the grid: no recompiles
+    values, _, x, ptr, num_esc = self._decode_fn(
+      self._packed, self._coarse, self._fine, self._offset, self._support, wbuf,
+      self._flat([idxs[k] for k in live], n_out), base, states, starts, ns, lanes_k,
+      precision=rt.precision, coarse_bits=rt.coarse_bits, steps=steps, lm=lm,
+      n_out=n_out)
+    values, x, ptr, num_esc = (np.asarray(a) for a in (values, x, ptr, num_esc))
     if np.any(x != fmt.RANS_L):
       bad = sorted({live[j] for j in np.nonzero((x != fmt.RANS_L).any(axis=1))[0]
                     if j < len(live)})
       raise BitstreamError(f"substream(s) {bad} did not decode to the initial state")
     for j, k in enumerate(live):
-      n, num = idxs[k].size, counts[j]
-      steps_k = (n + num - 1) // num
-      v = values[:steps_k, j, :num].reshape(-1)[:n]
-      e = esc[:steps_k, j, :num].reshape(-1)[:n]
-      num_words, escapes = fmt.split_body(views[k], int(np.count_nonzero(e)))
+      lo, hi = int(starts[j]), int(starts[j]) + sizes[j]
+      num_words, escapes = fmt.split_body(views[k], int(num_esc[j]))
       if int(ptr[j]) != num_words:
         raise BitstreamError(f"substream {k}: {int(ptr[j])} words decoded, "
                              f"{num_words} present (corrupt)")
-      if escapes.size:
+      v = values[lo:hi]
+      if escapes.size:  # v = bin + offset, so v - offset are the bins
         v = fmt.from_bins(v - rt.offset[idxs[k]], idxs[k], escapes, rt)
-      out[k] = np.ascontiguousarray(v, np.int32)
+      out[k] = v
 
 
 def encode(symbols: np.ndarray, indexes: np.ndarray,
