@@ -41,6 +41,5 @@ def main(argv: list[str]) -> None:
   sd = load_official_state_dict(_INPUT.value, use_torch=use_torch)
   params = port_state_dict(sd, cfg)
   fp = save_params(_OUTPUT.value, params, cfg)
-  n = sum(v.size for v in sd.values() if v.ndim > 1 or v.size > 1)
   print(f"ported {len(sd)} tensors from {_INPUT.value} -> {_OUTPUT.value}"
-        f" (fingerprint {fp.hex()[:16]}, ~{n} values)")
+        f" (fingerprint {fp.hex()[:16]})")

@@ -85,7 +85,7 @@ def init_params(cfg: R2LCMConfig, key: jax.Array) -> dict:
   pdt = cfg.pdtype
   flat = {}
   off = 0
-  for name, size in zip(names, sizes):
+  for name, size in zip(names, sizes, strict=True):
     shape = shapes[name]
     leaf = name.rsplit("/", 1)[1]
     if leaf == "beta":

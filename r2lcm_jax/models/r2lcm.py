@@ -19,6 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from r2lcm_jax.errors import ShapeMismatchError
 from r2lcm_jax.layers.bicubic import bicubic_upsample
 from r2lcm_jax.models.config import LEVELS, R2LCMConfig
 from r2lcm_jax.models.context_model import LevelEntropyModel
@@ -158,7 +159,11 @@ class R2LCM(nn.Module):
     """
     m = self.cfg.size_multiple
     if x_raw.shape[1] % m or x_raw.shape[2] % m:
-      raise ValueError(f"H and W must be multiples of {m}, got {x_raw.shape[1:3]}")
+      raise ShapeMismatchError(
+        f"H and W must be multiples of {m}, got {tuple(x_raw.shape[1:3])}")
+    if x_srgb.shape != x_raw.shape:
+      raise ShapeMismatchError(
+        f"raw {tuple(x_raw.shape)} and sRGB {tuple(x_srgb.shape)} shapes differ")
     c = self.cfg.latent_channels
     y, z = self.analysis(x_raw, x_srgb)
     P_hyper = jnp.zeros(z.shape[:3] + (2 * c,), jnp.float32)

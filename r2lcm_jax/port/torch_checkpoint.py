@@ -19,7 +19,8 @@ numpy); anything unexpected raises `CheckpointError`.
   kernel `W.transpose(2, 3, 0, 1)[::-1, ::-1]` (a flipped cross-correlation kernel);
   PixelShuffle channel order is kept (our `pixel_shuffle` uses PyTorch's order).
 * GDN `beta` / `gamma` are kept in their stored (reparametrised) form, which is also our
-  parametrisation; the `*_reparam.pedestal` / `bound` buffers are checked, not stored.
+  parametrisation; the `*_reparam.pedestal` / `bound` buffers are constants of that
+  parametrisation (2**-36 and the bounds in `layers/gdn.py`) and are not stored.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
   stride = tuple(int(v) for v in stride)
   if size and any(v < 0 for v in size + stride):
     raise CheckpointError("negative tensor size/stride in checkpoint")
-  extent = storage_offset + sum((n - 1) * st for n, st in zip(size, stride)) + 1
+  extent = storage_offset + sum((n - 1) * st for n, st in zip(size, stride, strict=True)) + 1
   if all(n > 0 for n in size) and extent > data.size:
     raise CheckpointError("tensor extends past its storage")
   view = np.lib.stride_tricks.as_strided(
@@ -237,7 +238,7 @@ def _target(key: str) -> tuple[tuple[str, ...], str] | None:
   """Official key -> (our module path, leaf kind) or None for a GDN constant buffer."""
   prefix = next(p for p in USED_PREFIXES if key.startswith(p + "."))
   rest = key[len(prefix) + 1:].split(".")
-  if rest[-2:] in (["pedestal"], ["bound"]) or "beta_reparam" in rest or "gamma_reparam" in rest:
+  if "beta_reparam" in rest or "gamma_reparam" in rest:
     return None
   path = list(USED_PREFIXES[prefix]) + [f"layers_{int(rest[0])}"]
   toks = rest[1:-1]

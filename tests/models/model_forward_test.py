@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from r2lcm_jax.errors import ShapeMismatchError
 from r2lcm_jax.losses import rate_distortion
 from r2lcm_jax.models import R2LCM, R2LCMConfig
 from r2lcm_jax.models.param_init import init_params
@@ -35,10 +36,9 @@ def _compiled(cfg: R2LCMConfig):
 def _fast_compile():
   """These tests check behaviour, not speed: skip XLA's optimisation passes (3x faster
   compilation on CPU)."""
-  old = jax.config.read("jax_disable_most_optimizations")
   jax.config.update("jax_disable_most_optimizations", True)
   yield
-  jax.config.update("jax_disable_most_optimizations", old)
+  jax.config.update("jax_disable_most_optimizations", False)  # the default
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_entropy_model_gradients_reach_mask_context_and_parameter_networks(small
   grad = jax.jit(jax.value_and_grad(rate))
   (r1, g1), (r2, g2) = grad(params, jax.random.key(5)), grad(params, jax.random.key(5))
   assert float(r1) == float(r2)
-  for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
+  for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   norms = _grad_norms(g1["main"])
   for net in ("g_mask", "context_prediction", "entropy_parameters"):
@@ -99,7 +99,7 @@ def test_full_training_step_is_deterministic_and_trains_every_network():
   (l1, m1), g1 = step(params, jax.random.key(5))
   (l2, _), g2 = step(params, jax.random.key(5))
   assert float(l1) == float(l2) and np.isfinite(float(l1))
-  for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
+  for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   for top in ("g_a", "h_a", "h_s", "g_s", "hyper", "main"):
     assert max(_grad_norms(g1[top]).values()) > 0, top
@@ -156,8 +156,9 @@ def test_full_coverage_makes_the_last_step_take_every_remaining_position():
   orders = {}
   for cfg in (official, full):
     m = R2LCM(cfg)
-    orders[cfg.coverage] = np.asarray(jax.jit(
-      lambda p, P: m.apply({"params": p}, "main", P, s, method=R2LCM.order_map))(params, P))
+    fn = jax.jit(lambda p, P, m=m: m.apply({"params": p}, "main", P, s,
+                                           method=R2LCM.order_map))
+    orders[cfg.coverage] = np.asarray(fn(params, P))
   T = official.num_steps
   a, b = orders["official"], orders["full"]
   assert (a == T).any() and not (b == T).any()
@@ -227,12 +228,29 @@ def test_dropping_steps_lowers_the_rate_monotonically(small):
   for d in range(cfg.num_steps + 1):
     out = evaluate(params, x, s, d, 0.0)
     bpp.append(float(-jnp.sum(jnp.log2(out["likelihoods"]["main"]))))
-  assert all(a >= b for a, b in zip(bpp, bpp[1:])), bpp
+  assert all(a >= b for a, b in zip(bpp[:-1], bpp[1:], strict=True)), bpp
   assert bpp[0] > bpp[-1]
 
 
 def test_inputs_not_multiple_of_16_are_rejected(small):
   _, model, params, _ = small
   x = jnp.zeros((1, 24, 32, 3))
-  with pytest.raises(ValueError, match="multiples of 16"):
+  with pytest.raises(ShapeMismatchError, match="multiples of 16"):
     model.apply({"params": params}, x, x, training=False)
+  with pytest.raises(ShapeMismatchError, match="differ"):
+    model.apply({"params": params}, jnp.zeros((1, 32, 32, 3)), jnp.zeros((1, 32, 48, 3)),
+                training=False)
+
+
+@pytest.mark.slow
+def test_bfloat16_compute_keeps_float32_outputs_and_entropy_math():
+  cfg = R2LCMConfig(**SMALL, compute_dtype="bfloat16")
+  model = R2LCM(cfg)
+  params = init_params(cfg, jax.random.key(0))
+  x, s = _inputs()
+  out = jax.jit(lambda p: model.apply({"params": p}, x, s, training=False))(params)
+  assert params["g_s"]["layers_9"]["kernel"].dtype == jnp.float32
+  for k in ("x_hat", "y", "z", "y_hat", "z_hat"):
+    assert out[k].dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(out[k]))), k
+  for lik in out["likelihoods"].values():
+    assert lik.dtype == jnp.float32 and bool(jnp.all(lik >= cfg.likelihood_bound))

@@ -10,7 +10,12 @@ import pytest
 
 from r2lcm_jax.errors import ConfigError
 from r2lcm_jax.models import R2LCMConfig
-from r2lcm_jax.models.param_init import fan_in_bound, init_params, param_count, param_shapes
+from r2lcm_jax.models.param_init import (
+  fan_in_bound,
+  init_params,
+  param_count,
+  param_shapes,
+)
 
 
 def test_default_config_has_the_official_used_parameter_count():

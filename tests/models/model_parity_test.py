@@ -27,10 +27,9 @@ def nhwc(a: np.ndarray) -> np.ndarray:
 def _fast_compile():
   """Skip XLA's optimisation passes (much faster CPU compilation; numerics unchanged
   within the tolerance)."""
-  old = jax.config.read("jax_disable_most_optimizations")
   jax.config.update("jax_disable_most_optimizations", True)
   yield
-  jax.config.update("jax_disable_most_optimizations", old)
+  jax.config.update("jax_disable_most_optimizations", False)  # the default
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +117,7 @@ def test_raw_decoder_matches_reference_including_layer_crops(ref):
 
 
 @pytest.mark.parametrize("l", [0, 1])
-def test_mask_network_logits_match_reference(ref, l):
+def test_mask_network_logits_match_reference(ref, l):  # noqa: E741
   io = ref["io"]
   logits = ref["mask_logits"](
     LEVEL[l],
@@ -130,7 +129,7 @@ def test_mask_network_logits_match_reference(ref, l):
 
 
 @pytest.mark.parametrize("l", [0, 1])
-def test_context_and_entropy_parameter_networks_match_reference(ref, l):
+def test_context_and_entropy_parameter_networks_match_reference(ref, l):  # noqa: E741
   io = ref["io"]
   model, v = ref["model"], ref["variables"]
   known = jnp.asarray(nhwc(io[f"cp{l}_in_known"]))
@@ -197,7 +196,7 @@ def test_mask_logits_at_every_loop_step_match_reference(ref):
   io = ref["io"]
   order = {1: nhwc(io["loop_order_l1"])[..., 0], 0: nhwc(io["loop_order_l0"])[..., 0]}
   P = {1: jnp.zeros((1, 4, 6, 16)), 0: jnp.asarray(nhwc(io["loop_params_main"]))}
-  for l in (1, 0):
+  for l in (1, 0):  # noqa: E741
     for i in range(4):
       known = jnp.asarray(order[l] < i, jnp.float32)[..., None]
       logits = ref["mask_logits"](LEVEL[l], P[l], known, ref["S"])

@@ -32,7 +32,7 @@ def test_save_then_load_round_trips_params_config_and_fingerprint(params, tmp_pa
   loaded, cfg = load_params(tmp_path / "m")
   assert cfg == CFG
   assert len(fp) == 32 and model_fingerprint(loaded) == fp
-  for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(loaded)):
+  for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(loaded), strict=True):
     np.testing.assert_array_equal(np.asarray(a), b)
   assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [CONFIG_FILE, PARAMS_FILE]
 
