@@ -74,7 +74,7 @@ def poly_features(x: np.ndarray, degree: int) -> np.ndarray:
 def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   """(B, M, D), (B, N, D) -> (B, M, N) squared distances."""
   d2 = (np.sum(a * a, -1)[..., :, None] + np.sum(b * b, -1)[..., None, :]
-        - 2.0 * (a @ np.swapaxes(b, -1, -2)))
+        - 2.0 * (a @ np.ascontiguousarray(np.swapaxes(b, -1, -2))))
   return np.maximum(d2, 0.0)
 
 
@@ -127,8 +127,9 @@ def evaluate(points: np.ndarray, centres: np.ndarray, weights: np.ndarray, poly:
     (B, M, C) float64 values.
   """
   pts = np.asarray(points, np.float64)
-  phi = kernel(_sq_dist(pts, np.asarray(centres, np.float64)), kernel_name, sigma)
-  return phi @ weights + poly_features(pts, degree) @ poly
+  with threadpool_limits(limits=1, user_api="blas"):  # small batched products: 20x faster
+    phi = kernel(_sq_dist(pts, np.asarray(centres, np.float64)), kernel_name, sigma)
+    return phi @ weights + poly_features(pts, degree) @ poly
 
 
 def regression_features(points: np.ndarray, centres: np.ndarray, *, kernel_name: str,

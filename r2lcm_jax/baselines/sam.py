@@ -25,6 +25,7 @@ import dataclasses
 
 import numpy as np
 
+from r2lcm_jax.baselines import global_mapping as gm
 from r2lcm_jax.baselines import metadata_file as mf
 from r2lcm_jax.baselines import rbf
 from r2lcm_jax.baselines.base import check_image, srgb_to_float
@@ -51,7 +52,7 @@ def _neighbourhood(num_blocks: int, cells: int, num_cells: int) -> tuple[np.ndar
 def reconstruct_from_samples(srgb: np.ndarray, grid: mf.SampleGrid, *, block_cells: int = 4,
                              spatial_scale: float = 256.0, kernel_name: str = "cubic",
                              ridge: float = 1e-3, sigma: float = 0.25,
-                             max_batch: int = 32) -> np.ndarray:
+                             global_prior: bool = False, max_batch: int = 32) -> np.ndarray:
   """Per-block RBF reconstruction (see module doc).
 
   Args:
@@ -60,6 +61,9 @@ def reconstruct_from_samples(srgb: np.ndarray, grid: mf.SampleGrid, *, block_cel
     block_cells: block side in grid cells (block = block_cells * step pixels).
     spatial_scale: pixels per unit of the x, y features.
     kernel_name, ridge, sigma: RBF settings (`rbf.fit_interpolant`).
+    global_prior: variant "SAM + global prior": first fit the global colour map of
+      `global_mapping` on all samples, then fit the per-block RBFs to the residuals
+      raw - global(sRGB) and add them back.
     max_batch: blocks solved and evaluated at once (bounds memory).
 
   Returns:
@@ -74,6 +78,14 @@ def reconstruct_from_samples(srgb: np.ndarray, grid: mf.SampleGrid, *, block_cel
   ys, xs = grid.positions()
   gh, gw = len(ys), len(xs)
   feats, vals = sample_features(srgb, ys, xs, spatial_scale), grid.values().astype(np.float64)
+  prior = None
+  if global_prior:
+    centres, coef = gm.fit_global_map(srgb[ys[:, None], xs[None, :]].reshape(-1, 3),
+                                      vals.reshape(-1, 3))
+    prior = gm.apply_global_map(srgb, centres, coef)
+    vals_fit = vals - prior[ys[:, None], xs[None, :]]
+  else:
+    vals_fit = vals
   c, px = block_cells, block_cells * grid.step
   bh, bw = -(-gh // c), -(-gw // c)
   rows, rows_ok = _neighbourhood(bh, c, gh)
@@ -94,7 +106,7 @@ def reconstruct_from_samples(srgb: np.ndarray, grid: mf.SampleGrid, *, block_cel
       nb = len(bj)
       r_idx, c_idx = rows[bi][None, :, None], cols[bj][:, None, :]
       centres = feats[r_idx, c_idx].reshape(nb, -1, 5)
-      values = vals[r_idx, c_idx].reshape(nb, -1, 3)
+      values = vals_fit[r_idx, c_idx].reshape(nb, -1, 3)
       valid = (rows_ok[bi][None, :, None] & cols_ok[bj][:, None, :]).reshape(nb, -1)
       weights, poly = rbf.fit_interpolant(centres, values, valid, ridge=ridge, **settings)
       xx = ((bj[:, None, None] * px + lx[None, None, :]) / spatial_scale)
@@ -105,6 +117,8 @@ def reconstruct_from_samples(srgb: np.ndarray, grid: mf.SampleGrid, *, block_cel
       est = est.transpose(1, 0, 2, 3).reshape(px, nb * px, 3)
       left = j0 * px
       out[top:top + sh, left:min(left + nb * px, w)] = est[:sh, :min(nb * px, w - left)]
+  if prior is not None:
+    out += prior
   out[ys[:, None], xs[None, :]] = vals
   return np.clip(out, 0.0, 1.0)
 
@@ -115,7 +129,8 @@ class SamBaseline:
 
   Attributes:
     step: grid step in pixels (sets the rate: 48 / step^2 bpp + 160 bits per image).
-    block_cells, spatial_scale, kernel_name, ridge, sigma: decoder settings (see
+    block_cells, spatial_scale, kernel_name, ridge, sigma, global_prior: decoder
+      settings (see
       `reconstruct_from_samples`); the step used for decoding is the one in the file.
   """
 
@@ -125,6 +140,7 @@ class SamBaseline:
   kernel_name: str = "cubic"
   ridge: float = 1e-3
   sigma: float = 0.25
+  global_prior: bool = False
   name: str = "sam"
 
   def encode(self, raw_rgb: np.ndarray, srgb: np.ndarray) -> bytes:
@@ -139,4 +155,5 @@ class SamBaseline:
     grid = mf.decode_samples(metadata)
     return reconstruct_from_samples(srgb, grid, block_cells=self.block_cells,
                                     spatial_scale=self.spatial_scale, kernel_name=self.kernel_name,
-                                    ridge=self.ridge, sigma=self.sigma)
+                                    ridge=self.ridge, sigma=self.sigma,
+                                    global_prior=self.global_prior)

@@ -35,7 +35,7 @@ def _run(base, raw, srgb):
 
 
 @pytest.mark.parametrize("index, exposure", [(5, 1.0), (0, 4.0)])
-def test_sam_beats_naive_inverse_and_global_mapping_where_the_isp_clipped(real_data, index, exposure):
+def test_sam_and_its_global_prior_variant_beat_naive_inverse_and_global_mapping_where_the_isp_clipped(real_data, index, exposure):
   # Image 5 clips highlights at the default exposure; image 0 once exposed 4x.
   raw, srgb, params = _crop(real_data, index, exposure)
   sam, glob = SamBaseline(), GlobalMappingBaseline()
@@ -46,6 +46,9 @@ def test_sam_beats_naive_inverse_and_global_mapping_where_the_isp_clipped(real_d
   p_sam, p_glob, p_naive = _psnr(rec_sam, raw), _psnr(rec_glob, raw), _psnr(rec_naive, raw)
   assert p_sam > p_naive + 4.0, (p_sam, p_naive)
   assert p_sam > p_glob + 1.0, (p_sam, p_glob)
+  rec_hybrid, _ = _run(SamBaseline(global_prior=True), raw, srgb)
+  p_hybrid = _psnr(rec_hybrid, raw)
+  assert p_hybrid > p_naive + 4.0 and p_hybrid > p_glob, (p_hybrid, p_naive, p_glob)
   assert md == md_glob  # same samples, same file
   assert bits_per_pixel(md, *raw.shape[:2]) == pytest.approx(0.75 + 160 / (raw.shape[0] * raw.shape[1]))
   assert rec_sam.dtype == np.float32 and rec_sam.shape == raw.shape

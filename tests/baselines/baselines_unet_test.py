@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from r2lcm_jax.baselines.base import Baseline
-from r2lcm_jax.baselines.unet import UNet, UNetBaseline, init_params, load_params, save_params
+from r2lcm_jax.baselines.unet import (
+  UNet,
+  UNetBaseline,
+  init_params,
+  load_params,
+  save_params,
+)
 from r2lcm_jax.baselines.unet_train import train_unet
 from r2lcm_jax.data.synthetic import synthetic_pair
 from r2lcm_jax.errors import CheckpointError
