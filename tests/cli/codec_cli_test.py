@@ -77,12 +77,13 @@ def test_decode_cli_rejects_bad_input_with_exit_2_and_no_output(case, checkpoint
   assert not list((tmp_path / "out").iterdir())
 
 
-def test_encode_cli_writes_files_and_reports_bpp(checkpoint, real_data, tmp_path):
+def test_encode_cli_writes_files_reports_bpp_and_profiles(checkpoint, real_data, tmp_path):
   src = real_data / "inteltau" / INTELTAU.format(2)
   proc = _r2lcm("encode", f"--raw={src}", f"--checkpoint={checkpoint}",
-                f"--out={tmp_path / 'a'}", "--drop_steps=1")
+                f"--out={tmp_path / 'a'}", "--drop_steps=1", f"--profile={tmp_path / 'trace'}")
   assert proc.returncode == 0, proc.stderr
   assert "bpp" in proc.stdout
+  assert list((tmp_path / "trace").rglob("*.xplane.pb")), "no profiler trace written"
   assert (tmp_path / "a.png").is_file() and (tmp_path / "a.r2lcm").is_file()
   bad = _r2lcm("encode", f"--raw={tmp_path / 'a.r2lcm'}", f"--checkpoint={checkpoint}",
                f"--out={tmp_path / 'b'}")
