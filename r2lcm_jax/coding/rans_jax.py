@@ -61,6 +61,22 @@ def _grid_cells(steps, lm, starts, counts, lanes_k):
   return valid, jnp.where(valid, starts[None, :, None] + pos, 0)
 
 
+def _divmod_u16_quotient(x, f):
+  """Exact (x // f, x % f) for uint32 x, f >= 1 with x // f < 2^16 (rANS at precision
+  P = 16 after renormalisation: x < f << 16).
+
+  Integer division is scalarised on CPUs; a float32 division gives the quotient to within
+  +-1 (relative error ~2^-23 on a quotient < 2^16), then one integer correction step
+  makes it exact on every backend. q * f < 2^32 throughout, so nothing wraps.
+  """
+  q = jnp.floor(x.astype(jnp.float32) / f.astype(jnp.float32)).astype(jnp.uint32)
+  q = jnp.minimum(q, jnp.uint32(0xFFFF))
+  q = jnp.where(q * f > x, q - jnp.uint32(1), q)
+  r = x - q * f
+  up = r >= f
+  return jnp.where(up, q + jnp.uint32(1), q), jnp.where(up, r - f, r)
+
+
 def _encode_grid(packed, offset, support, sym_flat, idx_flat, starts, counts, lanes_k,
                  *, precision, steps, lm):
   """Encodes K substreams laid out on the grid (T, K, Lm) (see `_grid_cells`).
@@ -94,7 +110,11 @@ def _encode_grid(packed, offset, support, sym_flat, idx_flat, starts, counts, la
     e = v_t & (x >= (f_t << shift))
     w = (x & jnp.uint32(0xFFFF)).astype(jnp.uint16)
     x = jnp.where(e, x >> jnp.uint32(16), x)
-    xn = ((x // f_t) << p) + (x % f_t) + c_t
+    if precision == 16:  # quotient < 2^16: exact float path
+      q, r = _divmod_u16_quotient(x, f_t)
+    else:
+      q, r = x // f_t, x % f_t
+    xn = (q << p) + r + c_t
     return jnp.where(v_t, xn, x), (w, e)
 
   x0 = jnp.full(symbols.shape[1:], fmt.RANS_L, jnp.uint32)

@@ -192,3 +192,21 @@ def test_substreams_sharded_over_two_cpu_devices_give_the_same_bytes():
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "sharded ok 2" in result.stdout
+
+
+def test_float_assisted_division_of_the_encoder_is_exact_at_the_edges():
+  import jax.numpy as jnp
+
+  rng = np.random.default_rng(9)
+  f = np.concatenate([[1, 1, 2, 65535, 65535, 32768, 3],
+                      rng.integers(2, 1 << 16, 200000)]).astype(np.uint64)
+  hi = f << np.uint64(16)  # encoder invariant at precision 16: x < f << 16
+  x = np.concatenate([[65536, 65536 * 1 + 65535, 65536, 65536, hi[4] - 1, hi[5] - 1,
+                       hi[6] - 1],
+                      rng.integers(0, 1 << 62, 200000).astype(np.uint64)
+                      % (hi[7:] - np.uint64(65536)) + np.uint64(65536)]).astype(np.uint64)
+  x = np.minimum(x, hi - np.uint64(1))
+  q, r = rans_jax._divmod_u16_quotient(jnp.asarray(x.astype(np.uint32)),
+                                       jnp.asarray(f.astype(np.uint32)))
+  np.testing.assert_array_equal(np.asarray(q), x // f)
+  np.testing.assert_array_equal(np.asarray(r), x % f)
