@@ -146,5 +146,5 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_p
   assert "non-finite training loss at step" in bad.stderr
   assert "last good checkpoint: step 2" in bad.stderr
   assert "Traceback" not in bad.stderr
-  assert _ckpt_steps(tmp_path) == [2]
+  assert _ckpt_steps(tmp_path)[-1] == 2
   _assert_trees_bitwise_equal(before, _params(tmp_path, 2))
