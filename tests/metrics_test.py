@@ -20,7 +20,7 @@ def _pair(seed: int, shape=(2, 23, 31, 3)):
 def test_ssim_matches_skimage_structural_similarity(seed):
   x, y = _pair(seed)
   got = np.asarray(metrics.ssim(x, y))
-  want = [structural_similarity(a, b, data_range=1.0, channel_axis=-1) for a, b in zip(x, y)]
+  want = [structural_similarity(a, b, data_range=1.0, channel_axis=-1) for a, b in zip(x, y, strict=True)]
   np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
 
 
@@ -39,7 +39,7 @@ def test_ssim_rejects_images_smaller_than_the_window():
 def test_psnr_matches_skimage_peak_signal_noise_ratio():
   x, y = _pair(4)
   got = np.asarray(metrics.psnr(x, y))
-  want = [peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(x, y)]
+  want = [peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(x, y, strict=True)]
   np.testing.assert_allclose(got, want, rtol=1e-5)
 
 

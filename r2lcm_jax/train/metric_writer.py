@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import pathlib
+import struct
 from collections.abc import Mapping
 
 from absl import logging
 
-__all__ = ["MetricWriter"]
+__all__ = ["MetricWriter", "read_scalars"]
 
 
 class MetricWriter:
@@ -52,3 +54,28 @@ class MetricWriter:
     if self._writer is not None:
       self._writer.close()
       self._writer = None
+
+
+def read_scalars(logdir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
+  """Reads back every scalar of the event files in `logdir` (no TensorBoard needed).
+
+  Parses the TFRecord framing (u64 length, u32 crc, payload, u32 crc) and the
+  `Event` protos of tensorboardX.
+
+  Returns:
+    `tag -> [(step, value), ...]` in file order.
+  """
+  from tensorboardX.proto import event_pb2
+
+  out: dict[str, list[tuple[int, float]]] = {}
+  for path in sorted(pathlib.Path(logdir).glob("events.out.tfevents.*")):
+    data = path.read_bytes()
+    pos = 0
+    while pos + 12 <= len(data):
+      (length,) = struct.unpack("<Q", data[pos : pos + 8])
+      event = event_pb2.Event.FromString(data[pos + 12 : pos + 12 + length])
+      pos += 12 + length + 4
+      for value in event.summary.value:
+        if value.HasField("simple_value"):
+          out.setdefault(value.tag, []).append((event.step, value.simple_value))
+  return out

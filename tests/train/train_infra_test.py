@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import struct
 
 import flax.linen as nn
 import grain
@@ -168,30 +167,11 @@ def test_restore_returns_none_without_checkpoint_and_rejects_a_foreign_one(tmp_p
   mngr.close()
 
 
-def read_scalar_events(logdir) -> dict[str, list[tuple[int, float]]]:
-  """Parses TensorBoard event files (TFRecord framing + Event protos)."""
-  from tensorboardX.proto import event_pb2
-
-  out: dict[str, list[tuple[int, float]]] = {}
-  for path in sorted(logdir.glob("events.out.tfevents.*")):
-    data = path.read_bytes()
-    pos = 0
-    while pos < len(data):
-      (length,) = struct.unpack("<Q", data[pos : pos + 8])
-      record = data[pos + 12 : pos + 12 + length]
-      pos += 12 + length + 4
-      event = event_pb2.Event.FromString(record)
-      for v in event.summary.value:
-        if v.HasField("simple_value"):
-          out.setdefault(v.tag, []).append((event.step, v.simple_value))
-  return out
-
-
 def test_metric_writer_writes_tensorboard_readable_scalars(tmp_path):
   w = metric_writer.MetricWriter(tmp_path)
   w.write_scalars(1, {"train/loss": 2.5, "train/bpp": 0.25})
   w.write_scalars(2, {"train/loss": 1.5})
   w.close()
-  events = read_scalar_events(tmp_path)
+  events = metric_writer.read_scalars(tmp_path)
   assert events["train/loss"] == [(1, 2.5), (2, 1.5)]
   assert events["train/bpp"] == [(1, 0.25)]

@@ -28,7 +28,7 @@ import time
 import numpy as np
 import pytest
 
-from train_infra_test import read_scalar_events
+from r2lcm_jax.train.metric_writer import read_scalars as read_scalar_events
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TINY = "experiments/configs/tiny.py"
@@ -76,7 +76,7 @@ def _assert_trees_bitwise_equal(a, b):
   la, ta = jax.tree.flatten(a)
   lb, tb = jax.tree.flatten(b)
   assert ta == tb
-  for x, y in zip(la, lb):
+  for x, y in zip(la, lb, strict=True):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
