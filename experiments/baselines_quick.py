@@ -1,7 +1,7 @@
 """Quick measurement of the baselines on the project's real images.
 
     .venv/bin/python experiments/baselines_quick.py [--data ../shared/data/real]
-        [--unet_steps 300] [--unet_features 16] [--unet_lr 3e-3] [--gopro] [--json out.json]
+        [--unet_steps 300] [--unet_features 16] [--unet_lr 1e-3] [--gopro] [--json out.json]
 
 INTEL-TAU (20 images, 384x256, Sony IMX135) and the Canon DNG (1734x1156) are rendered
 with the project's ISP (`data.sources.load_source` parameters: illuminant WB + generic
@@ -43,7 +43,7 @@ from r2lcm_jax.isp import pipeline
 _DATA = flags.DEFINE_string("data", "../shared/data/real", "Real-data folder.")
 _STEPS = flags.DEFINE_integer("unet_steps", 300, "U-Net training steps (0: skip the U-Net).")
 _FEATURES = flags.DEFINE_integer("unet_features", 16, "U-Net width.")
-_LR = flags.DEFINE_float("unet_lr", 3e-3, "U-Net Adam learning rate.")
+_LR = flags.DEFINE_float("unet_lr", 1e-3, "U-Net Adam learning rate.")
 _GOPRO = flags.DEFINE_bool("gopro", False, "Also time SAM step 8 on a 12 MP GoPro frame.")
 _JSON = flags.DEFINE_string("json", None, "Optional JSON file for the per-image numbers.")
 

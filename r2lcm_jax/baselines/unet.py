@@ -3,7 +3,9 @@
 Architecture (`UNet`): `levels` encoder stages of two 3x3 conv + ReLU followed by 2x2 max
 pooling (widths features * 2^l), a bottleneck stage, and `levels` decoder stages of a 2x2
 stride-2 transposed conv, concatenation with the encoder skip and two 3x3 conv + ReLU;
-a 1x1 conv and a sigmoid give raw-RGB in (0, 1). Inputs are (B, H, W, 3) float32 sRGB in
+a 1x1 conv gives raw-RGB, linear (training uses the unclipped output so the L1
+gradient never vanishes; a sigmoid head collapsed to all-zero outputs on the dark INTEL-TAU
+targets within a few hundred steps); `UNetBaseline` clips it to [0, 1]. Inputs are (B, H, W, 3) float32 sRGB in
 [0, 1] with H, W multiples of 2^levels (`UNetBaseline` edge-pads any image and crops back).
 
 Parameter files are msgpack (flax.serialization): {"format": "r2lcm-unet", "version": 1,
@@ -46,7 +48,7 @@ class _ConvBlock(nn.Module):
 
 
 class UNet(nn.Module):
-  """sRGB (B, H, W, 3) float32 [0, 1] -> raw-RGB (B, H, W, 3) float32 (0, 1).
+  """sRGB (B, H, W, 3) float32 [0, 1] -> raw-RGB (B, H, W, 3) float32 (linear, unclipped).
 
   Attributes:
     features: width of the first stage (doubled at each level).
@@ -68,7 +70,7 @@ class UNet(nn.Module):
       width = self.features * 2**level
       x = nn.ConvTranspose(width, (2, 2), strides=(2, 2))(x)
       x = _ConvBlock(width)(jnp.concatenate([x, skips[level]], -1))
-    return nn.sigmoid(nn.Conv(3, (1, 1))(x))
+    return nn.Conv(3, (1, 1))(x)
 
 
 def init_params(model: UNet, key: jax.Array, size: int | None = None) -> Any:
@@ -168,7 +170,7 @@ class UNetBaseline:
     return b""
 
   def reconstruct(self, srgb: np.ndarray, metadata: bytes = b"") -> np.ndarray:
-    """(H, W, 3) float32 raw-RGB predicted from the sRGB alone."""
+    """(H, W, 3) float32 raw-RGB in [0, 1] predicted from the sRGB alone."""
     if metadata:
       raise BitstreamError(f"the U-Net baseline takes no metadata, got {len(metadata)} bytes")
     x = srgb_to_float(check_image(srgb, "sRGB"))
@@ -176,7 +178,7 @@ class UNetBaseline:
     m = 2**self.model.levels
     x = np.pad(x, ((0, -h % m), (0, -w % m), (0, 0)), mode="edge")
     y = _apply(self.model, self.params, jnp.asarray(x[None]))
-    return np.asarray(y[0, :h, :w], np.float32)
+    return np.clip(np.asarray(y[0, :h, :w], np.float32), 0.0, 1.0)
 
 
 @functools.partial(jax.jit, static_argnums=0)
