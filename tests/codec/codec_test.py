@@ -20,6 +20,15 @@ from r2lcm_jax.models.param_init import init_params
 CFG = R2LCMConfig(N=8, latent_channels=4, num_steps=4)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fast_compilation():
+  """Tiny models: compile time dominates, so XLA's optimisation passes are switched off
+  (encoder and decoder run under the same setting, so exactness is still tested)."""
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", False)  # the default
+
+
 @pytest.fixture(scope="module")
 def tables():
   return build_gaussian_tables()
@@ -119,3 +128,13 @@ def test_real_image_round_trip_is_exact(runner, tables, real_data):
   np.testing.assert_array_equal(dec.y_hat, enc.y_hat)
   np.testing.assert_array_equal(dec.z_hat, enc.z_hat)
   assert np.isfinite(dec.raw).all()
+
+
+def test_a_batch_of_images_gives_one_bitstream_each(runner, tables, image):
+  raw, srgb = image
+  raw2, srgb2 = raw[::-1].copy(), srgb[::-1].copy()
+  batch = codec.compress_batch([raw, raw2], [srgb, srgb2], runner, tables)
+  assert batch == [codec.compress(raw, srgb, runner, tables),
+                   codec.compress(raw2, srgb2, runner, tables)]
+  with pytest.raises(Exception, match="2 RAW images but 1 sRGB"):
+    codec.compress_batch([raw, raw2], [srgb], runner, tables)
