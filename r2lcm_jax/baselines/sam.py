@@ -130,8 +130,7 @@ class SamBaseline:
   Attributes:
     step: grid step in pixels (sets the rate: 48 / step^2 bpp + 160 bits per image).
     block_cells, spatial_scale, kernel_name, ridge, sigma, global_prior: decoder
-      settings (see
-      `reconstruct_from_samples`); the step used for decoding is the one in the file.
+      settings (see `reconstruct_from_samples`); decoding uses the step in the file.
   """
 
   step: int = 8

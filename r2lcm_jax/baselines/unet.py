@@ -3,10 +3,11 @@
 Architecture (`UNet`): `levels` encoder stages of two 3x3 conv + ReLU followed by 2x2 max
 pooling (widths features * 2^l), a bottleneck stage, and `levels` decoder stages of a 2x2
 stride-2 transposed conv, concatenation with the encoder skip and two 3x3 conv + ReLU;
-a 1x1 conv gives raw-RGB, linear (training uses the unclipped output so the L1
-gradient never vanishes; a sigmoid head collapsed to all-zero outputs on the dark INTEL-TAU
-targets within a few hundred steps); `UNetBaseline` clips it to [0, 1]. Inputs are (B, H, W, 3) float32 sRGB in
-[0, 1] with H, W multiples of 2^levels (`UNetBaseline` edge-pads any image and crops back).
+a 1x1 conv gives raw-RGB, linear: training uses the unclipped output so the L1 gradient
+never vanishes (a sigmoid head collapsed to all-zero outputs on the dark INTEL-TAU targets
+within a few hundred steps); `UNetBaseline` clips it to [0, 1]. Inputs are (B, H, W, 3)
+float32 sRGB in [0, 1] with H, W multiples of 2^levels (`UNetBaseline` edge-pads any
+image and crops back).
 
 Parameter files are msgpack (flax.serialization): {"format": "r2lcm-unet", "version": 1,
 "config": {"features", "levels"}, "params": state dict}; a missing, corrupt or
