@@ -135,12 +135,12 @@ def train_and_evaluate(
   tx = optim.create_optimizer(**config.optim)
   sched = schedule.create_plateau_schedule(**config.schedule)
 
-  def make_state():
-    params = task.init_params(jax.random.fold_in(base_key, INIT))
-    return state_lib.create_train_state(params, tx, sched)
-
-  # Initialised on one device, then replicated: the same program for any mesh.
-  state = parallel.replicate(jax.jit(make_state)(), mesh)
+  # Parameters come from the task's initialiser (host-side or traceable), the optimizer
+  # state from one small program; initialised on one device, then replicated: the same
+  # values for any mesh.
+  params = task.init_params(jax.random.fold_in(base_key, INIT))
+  state = jax.jit(lambda p: state_lib.create_train_state(p, tx, sched))(params)
+  state = parallel.replicate(state, mesh)
   manager = checkpoint.create_checkpoint_manager(
     workdir / "ckpt", max_to_keep=int(config.ckpt.max_to_keep), save_interval_steps=int(config.ckpt.every_steps)
   )

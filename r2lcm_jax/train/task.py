@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -40,15 +39,18 @@ def create_model_and_loss(
     (loss, metrics)`; `batch` has "raw" and "srgb", each (B, P, P, 3) float32.
   """
   from r2lcm_jax import losses
+  from r2lcm_jax.models import param_init
   from r2lcm_jax.models.config import R2LCMConfig
   from r2lcm_jax.models.r2lcm import R2LCM
 
-  model = R2LCM(R2LCMConfig(**model_kwargs))
+  model_config = R2LCMConfig(**model_kwargs)
+  model = R2LCM(model_config)
+  del patch_size  # parameter shapes do not depend on the patch size
 
   def init_params(key: jax.Array):
-    x = jnp.zeros((1, patch_size, patch_size, 3), jnp.float32)
-    rngs = {name: jax.random.fold_in(key, i) for i, name in enumerate(("params", "gumbel", "noise"))}
-    return model.init(rngs, x, x, training=True)["params"]
+    # PyTorch-default initialisation drawn on the host: no model program to compile
+    # (jitting `model.init` compiled the whole forward pass, minutes on a CPU).
+    return param_init.init_params(model_config, key)
 
   def loss_fn(params, batch, rngs, training: bool):
     out = model.apply({"params": params}, batch["raw"], batch["srgb"], training=training, rngs=rngs)
