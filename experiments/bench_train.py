@@ -54,9 +54,10 @@ def main(argv: list[str]) -> None:
   tx = optim.create_optimizer(**config.optim)
   sched = schedule.create_plateau_schedule(**config.schedule)
   base_key = jax.random.key(config.seed)
+  params = init_params(base_key)  # host-side or traceable initialiser, as in the loop
   train_state = jax.jit(
-    lambda: state.create_train_state(init_params(base_key), tx, sched), out_shardings=repl
-  )()
+    lambda p: state.create_train_state(p, tx, sched), out_shardings=repl
+  )(params)
   rng = np.random.default_rng(0)
   shape = (_BATCH.value, _PATCH.value, _PATCH.value, 3)
   srgb = rng.random(shape, dtype=np.float32)
