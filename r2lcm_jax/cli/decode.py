@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from absl import flags
 
+from r2lcm_jax.cli.flag_checks import profiler_trace, require
 from r2lcm_jax.codec.files import decode_file, load_runner
-from r2lcm_jax.errors import ConfigError
 
 __all__ = ["main"]
 
@@ -25,17 +23,9 @@ _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to t
 
 def main(argv: list[str]) -> None:
   del argv
-  for name, flag in (("srgb", _SRGB), ("metadata", _META), ("checkpoint", _CKPT),
-                     ("out", _OUT)):
-    if not flag.value:
-      raise ConfigError(f"--{name} is required")
+  require(_SRGB, _META, _CKPT, _OUT)
   ckpt, runner = load_runner(_CKPT.value)
-  trace = contextlib.nullcontext()
-  if _PROFILE.value:
-    import jax
-
-    trace = jax.profiler.trace(_PROFILE.value)
-  with trace:
+  with profiler_trace(_PROFILE.value):
     result = decode_file(_SRGB.value, _META.value, _OUT.value, ckpt, runner,
                          workers=_WORKERS.value)
   h, w = result.raw.shape[:2]

@@ -7,12 +7,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from absl import flags
 
+from r2lcm_jax.cli.flag_checks import profiler_trace, require
 from r2lcm_jax.codec.files import encode_file, load_runner
-from r2lcm_jax.errors import ConfigError
 
 __all__ = ["main"]
 
@@ -29,16 +27,9 @@ _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to t
 
 def main(argv: list[str]) -> None:
   del argv
-  for name, flag in (("raw", _RAW), ("checkpoint", _CKPT), ("out", _OUT)):
-    if not flag.value:
-      raise ConfigError(f"--{name} is required")
+  require(_RAW, _CKPT, _OUT)
   ckpt, runner = load_runner(_CKPT.value)
-  trace = contextlib.nullcontext()
-  if _PROFILE.value:
-    import jax
-
-    trace = jax.profiler.trace(_PROFILE.value)
-  with trace:
+  with profiler_trace(_PROFILE.value):
     files = encode_file(
       _RAW.value, _OUT.value, ckpt, runner, srgb_path=_SRGB.value,
       jpeg_quality=_JPEG.value, drop_steps=_DROP.value, gamma=_GAMMA.value,

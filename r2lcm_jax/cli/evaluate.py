@@ -13,6 +13,7 @@ import pathlib
 
 from absl import flags
 
+from r2lcm_jax.cli.flag_checks import require
 from r2lcm_jax.codec.evaluation import PROTOCOL, RateSetting, evaluate_pairs
 from r2lcm_jax.codec.files import load_runner
 from r2lcm_jax.data.nus import find_pairs
@@ -46,9 +47,7 @@ def parse_settings(drops: str, gammas: str) -> list[RateSetting]:
 
 def main(argv: list[str]) -> None:
   del argv
-  for name, flag in (("dataset", _DATASET), ("checkpoint", _CKPT), ("out", _OUT)):
-    if not flag.value:
-      raise ConfigError(f"--{name} is required")
+  require(_DATASET, _CKPT, _OUT)
   settings = parse_settings(_DROPS.value, _GAMMAS.value)
   pairs = find_pairs(_DATASET.value, _SPLIT.value, _CAMERA.value)
   if _MAX.value:
