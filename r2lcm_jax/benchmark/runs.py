@@ -1,0 +1,149 @@
+"""Runs the methods of the benchmark on one split of one rendered variant, through files.
+
+Every metadata blob goes to a real file on disk and is read back before decoding; the
+rate is 8 x (file bytes) / (H W) of the image, metadata only and metadata + the stored
+sRGB file (PNG or JPEG). R2LCM goes through `codec.evaluation.evaluate_pairs` (real
+`.r2lcm` bitstreams, the project's evaluation protocol); the baselines through their
+`encode` / `reconstruct` and `baselines.metadata_file`. Scores follow
+`codec.evaluation.PROTOCOL` with the same `r2lcm_jax.metrics` functions (PSNR on [0, 1],
+reconstruction not clamped; SSIM as skimage), so R2LCM and the baselines are scored alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from r2lcm_jax import metrics
+from r2lcm_jax.baselines import metadata_file
+from r2lcm_jax.baselines.base import Baseline, bits_per_pixel
+from r2lcm_jax.codec import evaluation
+from r2lcm_jax.codec.runner import ModelRunner
+from r2lcm_jax.data.nus import ImagePair, load_raw_rgb
+from r2lcm_jax.entropy.tables import CodingTables
+from r2lcm_jax.io import images
+
+__all__ = ["Row", "MethodSpec", "ErrorMapRequest", "run_baselines", "run_r2lcm", "score", "ROW_FIELDS"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One (method, setting, variant, image) measurement."""
+
+  method: str
+  setting: str
+  variant: str
+  camera: str
+  name: str
+  psnr: float
+  ssim: float
+  bytes: int
+  bpp_metadata: float
+  bpp_with_srgb: float
+  encode_s: float
+  decode_s: float
+
+
+ROW_FIELDS = [f.name for f in dataclasses.fields(Row)]
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+  """A baseline with its label; `make(pair)` builds it (the naive inverse needs the
+  image's ISP parameters)."""
+
+  method: str
+  setting: str
+  make: Callable[[ImagePair], Baseline]
+
+  @property
+  def slug(self) -> str:
+    return "_".join(filter(None, (self.method, self.setting))).lower().replace(" ", "_").replace(
+      "-", "")
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorMapRequest:
+  """Which images get error-map figures, where they go, and the colour-scale top."""
+
+  names: frozenset[str]
+  folder: pathlib.Path
+  vmax: float = 0.02
+
+
+def score(x: np.ndarray, x_hat: np.ndarray) -> tuple[float, float]:
+  """(PSNR dB, SSIM) of x_hat (H, W, 3) against x (H, W, 3), as `codec.evaluation` scores."""
+  a, b = x[None].astype(np.float32), x_hat[None].astype(np.float32)
+  return float(metrics.psnr(a, b)[0]), float(metrics.ssim(a, b)[0])
+
+
+def run_baselines(pairs: Sequence[ImagePair], specs: Sequence[MethodSpec], variant: str,
+                  folder: pathlib.Path, error_maps: ErrorMapRequest | None = None,
+                  progress: bool = True) -> list[Row]:
+  """Every spec on every pair; metadata files under `folder`.
+
+  Args:
+    pairs: test pairs of one variant (sRGB as stored: PNG or JPEG).
+    specs: the methods.
+    variant: label written into the rows.
+    folder: receives `<camera>_<name>_<method>.meta`.
+    error_maps: optional error-map figures for some images.
+    progress: tqdm bar over (pair, method).
+
+  Returns:
+    One Row per (pair, spec).
+  """
+  folder.mkdir(parents=True, exist_ok=True)
+  rows: list[Row] = []
+  bar = tqdm(total=len(pairs) * len(specs), desc=f"baselines {variant}", unit="run",
+             disable=not progress)
+  for pair in pairs:
+    x = load_raw_rgb(pair.raw_path)
+    srgb = images.read_image(pair.srgb_path)  # uint8 (H, W, 3), the decoded file
+    h, w = x.shape[:2]
+    srgb_bytes = pathlib.Path(pair.srgb_path).stat().st_size
+    for spec in specs:
+      base = spec.make(pair)
+      t0 = time.perf_counter()
+      md = base.encode(x, srgb)
+      if md:
+        path = folder / f"{pair.camera}_{pair.name}_{spec.slug}.meta"
+        metadata_file.write_metadata(path, md)
+        md = path.read_bytes()
+      t1 = time.perf_counter()
+      rec = base.reconstruct(srgb, md)
+      t2 = time.perf_counter()
+      psnr, ssim = score(x, rec)
+      rows.append(Row(spec.method, spec.setting, variant, pair.camera, pair.name, psnr, ssim,
+                      len(md), bits_per_pixel(md, h, w),
+                      8.0 * (len(md) + srgb_bytes) / (h * w), t1 - t0, t2 - t1))
+      if error_maps is not None and pair.name in error_maps.names:
+        error_maps.folder.mkdir(parents=True, exist_ok=True)
+        evaluation.error_map_figure(
+          error_maps.folder / f"{variant}_{pair.camera}_{pair.name}_{spec.slug}.png",
+          srgb.astype(np.float32) / 255.0, x, rec, error_maps.vmax)
+      bar.set_postfix(method=spec.slug, psnr=f"{psnr:.2f}")
+      bar.update(1)
+  bar.close()
+  return rows
+
+
+def run_r2lcm(pairs: Sequence[ImagePair], runner: ModelRunner, tables: CodingTables,
+              settings: Sequence[evaluation.RateSetting], variant: str, folder: pathlib.Path,
+              *, error_max: float = 0.02) -> list[Row]:
+  """R2LCM at every rate setting through real bitstreams (`evaluate_pairs` into `folder`).
+
+  `folder` receives the bitstreams, results.csv, summary.md, rd_curves.png and the
+  error maps of the first setting (see `codec.evaluation`).
+  """
+  res = evaluation.evaluate_pairs(pairs, runner, tables, folder, settings=settings,
+                                  error_max=error_max)
+  return [Row("R2LCM", evaluation.RateSetting(r.drop_steps, r.gamma).tag, variant, r.camera,
+              r.name, r.psnr, r.ssim, r.bytes, r.bpp_metadata, r.bpp_with_srgb,
+              r.encode_network_s + r.encode_coding_s, r.decode_network_s + r.decode_coding_s)
+          for r in res]

@@ -1,0 +1,51 @@
+"""`r2lcm bench rd` end to end on small INTEL-TAU crops (subprocess, as a user runs it)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+from r2lcm_jax.io.images import read_image
+
+
+def test_quick_driver_writes_table_plots_and_error_maps_from_real_runs(real_data, tmp_path, repo_root):
+  out = tmp_path / "out"
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  args = ["bench", "rd", "--quick", "--data", real_data, "--out", out, "--cameras", "imx135",
+          "--crop", "64x96", "--variants", "png,q50", "--max_test", "1", "--drop_steps", "0,3",
+          "--gammas", "", "--sam_steps", "8,16", "--unet_steps", "2", "--unet_features", "4"]
+  r = subprocess.run([sys.executable, "-m", "r2lcm_jax.cli.main", *map(str, args)],
+                     capture_output=True, text=True, env=env, timeout=600, cwd=repo_root)
+  assert r.returncode == 0, r.stderr[-3000:]
+
+  with open(out / "results.csv") as f:
+    rows = list(csv.DictReader(f))
+  got = {(r["variant"], r["method"], r["setting"]) for r in rows}
+  for v in ("png", "q50"):
+    assert {(v, "R2LCM", "d0_g0"), (v, "R2LCM", "d3_g0"), (v, "SAM", "step8"), (v, "SAM", "step16"),
+            (v, "global map", "step8"), (v, "naive inverse", ""), (v, "U-Net", "")} == {
+      k for k in got if k[0] == v}
+  assert all(r["camera"] == "imx135" and r["name"].endswith("field_018_sensorname_sony_imx135")
+             for r in rows)
+  by = {(r["variant"], r["method"], r["setting"]): r for r in rows}
+  # Rates come from real files: SAM step 8 on 64x96 = 8x12 samples x 6 B + 20 B of header/CRC.
+  assert int(by[("png", "SAM", "step8")]["bytes"]) == 8 * 12 * 6 + 20
+  # (On a 64x96 crop the tiny model's bitstream is mostly container overhead, so dropping
+  # steps may not shrink it; it must not grow.)
+  assert int(by[("png", "R2LCM", "d0_g0")]["bytes"]) >= int(by[("png", "R2LCM", "d3_g0")]["bytes"]) > 0
+  assert float(by[("png", "naive inverse", "")]["bpp_metadata"]) == 0.0
+  # The JPEG variant stores fewer sRGB bytes, and every reconstruction is a real estimate.
+  assert (float(by[("q50", "naive inverse", "")]["bpp_with_srgb"])
+          < float(by[("png", "naive inverse", "")]["bpp_with_srgb"]))
+  assert all(20 < float(r["psnr"]) < 100 for r in rows)
+
+  report = (out / "report.md").read_text()
+  assert "| R2LCM | d0_g0 |" in report and "| SAM | step8 |" in report
+  assert "BD-rate" in report and "target" in report
+  for v in ("png", "q50"):
+    plot = read_image(out / f"rd_{v}.png")
+    assert plot.ndim == 3 and plot.shape[0] > 200 and plot.std() > 0
+  maps = sorted(p.name for p in (out / "error_maps").iterdir())
+  assert len(maps) == 6 and all(m.startswith("png_imx135_") for m in maps), maps
