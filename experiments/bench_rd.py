@@ -26,7 +26,7 @@ Steps (one command, seeded):
 
 --quick: a CPU smoke run of a few minutes: 256x384 centre crops, variants png,q50, the
 committed tiny checkpoint tests/fixtures/tiny_real_checkpoint (no R2LCM training),
-drop_steps 0..3 and gamma 1, SAM steps 8/16/32, 40 U-Net steps of width 8. Flags given
+drop_steps 0..3 and gamma 1, SAM steps 4/8/16/32, 40 U-Net steps of width 8. Flags given
 explicitly override the quick values. The full run (no --quick) is meant for a GPU.
 """
 
@@ -75,7 +75,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the U-Net (R2LCM: the config's 
 
 # Values --quick uses for flags not given on the command line.
 _QUICK_VALUES = {"crop": "256x384", "variants": "png,q50", "checkpoint": str(_FIXTURE),
-                 "gammas": "1", "sam_steps": "8,16,32", "unet_steps": 40, "unet_features": 8}
+                 "gammas": "1", "unet_steps": 40, "unet_features": 8}
 
 
 def _value(flag) -> object:
@@ -127,8 +127,9 @@ def _load_config(spec: str, root: pathlib.Path, steps: int):
 
 
 def _train_r2lcm(spec: str, steps: int, root: pathlib.Path, work: pathlib.Path,
-                 out: pathlib.Path) -> tuple[pathlib.Path, str]:
-  """Trains R2LCM on `root`'s train split; exports a codec checkpoint into `out`."""
+                 out: pathlib.Path, final_out: pathlib.Path) -> tuple[pathlib.Path, str]:
+  """Trains R2LCM on `root`'s train split; exports a codec checkpoint into `out` (the
+  staging folder that becomes `final_out`)."""
   import jax
 
   from r2lcm_jax.codec.checkpoint import save_checkpoint
@@ -141,12 +142,22 @@ def _train_r2lcm(spec: str, steps: int, root: pathlib.Path, work: pathlib.Path,
   state = loop.train_and_evaluate(config, work / "r2lcm_train")
   seconds = time.perf_counter() - t0
   ckpt_dir = out / "r2lcm_checkpoint"
-  save_checkpoint(ckpt_dir, jax.device_get(state.params), R2LCMConfig(**config.model))
+  save_checkpoint(ckpt_dir, jax.device_get(state.params), R2LCMConfig(**dict(config.model)))
   m = config.model
   return ckpt_dir, (f"R2LCM trained here: config `{spec}`, {int(state.step)} steps "
                     f"(N={m.N}, C={m.latent_channels}, T={m.num_steps}, lambda {config.loss.lmbda}, "
                     f"patches {config.data.patch_size}, batch {config.data.batch_size}) in "
-                    f"{seconds:.0f} s; checkpoint exported to `{_rel(ckpt_dir)}`")
+                    f"{seconds:.0f} s; checkpoint exported to `{_rel(final_out / ckpt_dir.name)}`")
+
+
+def _publish(stage: pathlib.Path, out: pathlib.Path) -> None:
+  """Moves every staged file and folder into `out`, replacing same-named ones."""
+  out.mkdir(parents=True, exist_ok=True)
+  for item in sorted(stage.iterdir()):
+    target = out / item.name
+    if target.is_dir() and not target.is_symlink():
+      shutil.rmtree(target)
+    shutil.move(str(item), str(target))
 
 
 def _rel(path: str | os.PathLike) -> str:
@@ -201,11 +212,14 @@ def main(argv: list[str]) -> None:
   plan = [e for e in splits.plan_splits(_DATA.value) if e.camera in cameras]
   if not any(e.split == "test" for e in plan):
     raise ConfigError(f"--cameras={_CAMERAS.value}: no test image among {sorted({e.camera for e in splits.plan_splits(_DATA.value)})}")
-  out = pathlib.Path(_OUT.value)
-  out.mkdir(parents=True, exist_ok=True)
+  final_out = pathlib.Path(_OUT.value)
+  if final_out.exists() and not final_out.is_dir():
+    raise ConfigError(f"--out={final_out}: exists and is not a folder")
   work = pathlib.Path(_WORK.value) if _WORK.value else pathlib.Path(
     tempfile.mkdtemp(prefix="r2lcm-bench-rd-"))
   keep_work = bool(_WORK.value)
+  out = work / "report"  # staged here; moved into --out only when everything succeeded
+  out.mkdir(parents=True, exist_ok=True)
   try:
     logging.info("rendering %d files into %s", len(plan), work)
     roots = dataset.render_variants(plan, work / "data", variants, crop=crop)
@@ -216,7 +230,7 @@ def main(argv: list[str]) -> None:
       ckpt_dir, r2lcm_budget = pathlib.Path(str(checkpoint)), f"R2LCM checkpoint given: `{_rel(checkpoint)}` (not trained here)"
     elif has_train:
       ckpt_dir, r2lcm_budget = _train_r2lcm(_R2LCM_CONFIG.value, _R2LCM_STEPS.value, png_root,
-                                            work, out)
+                                            work, out, final_out)
     else:
       raise ConfigError("no train split among --cameras and no --checkpoint: nothing to run R2LCM with")
     ckpt, runner = load_runner(ckpt_dir)
@@ -243,8 +257,6 @@ def main(argv: list[str]) -> None:
     rows: list[runs.Row] = []
     test_names: dict[str, list[str]] = {}
     error_folder = out / "error_maps"
-    if error_folder.exists():
-      shutil.rmtree(error_folder)
     for vi, v in enumerate(variants):
       root = roots[v.name]
       pairs = dataset.split_pairs(root, "test")
@@ -317,8 +329,9 @@ def main(argv: list[str]) -> None:
       f"for the first test image of each camera, `{variants[0].name}` variant, every method.", "",
     ]
     images.atomic_write_bytes(out / "report.md", ("\n".join(lines) + "\n").encode())
+    _publish(out, final_out)
     print("\n".join(lines))
-    print(f"reports in {out}")
+    print(f"reports in {final_out}")
   finally:
     if not keep_work:
       shutil.rmtree(work, ignore_errors=True)
