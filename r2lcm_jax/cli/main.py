@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
   "port-checkpoint": ("r2lcm_jax.cli.port_checkpoint", "Convert an official PyTorch checkpoint."),
   "bench": ("experiments/bench_<name>.py", "Benchmarks: `r2lcm bench {entropy,train,codec} [flags]`."),
   "demo": ("r2lcm_jax.cli.demo", "End-to-end demo on the embedded default."),
+  "prior": ("r2lcm_jax.cli.prior", "PriorRAW: `r2lcm prior {train,build,reconstruct} [flags]`."),
 }
 
 

@@ -1,0 +1,16 @@
+"""PriorRAW (ACM MM'24): RAW reconstruction from sRGB with prior metadata, no per-image bits.
+
+Modules, one job each:
+  encoder          pixel searching encoder (sRGB -> per-pixel embeddings at 1/2 resolution)
+  affinity         softmax(f_query . f_ref^T) x values with an online (streaming) softmax
+  contrastive      Algorithm 1: contrastive training of the encoder (loop `Task`)
+  kmeans           jit-compiled k-means with inner-product similarity
+  compression      Algorithm 2: reference set -> clustered prior entries
+  prior_file       the versioned prior file (npz) and `Prior`
+  reconstructor    Algorithm 3: the prior-metadata-based reconstructor network
+  reconstructor_train  training of the reconstructor (loop `Task`)
+  model_file       encoder / reconstructor parameter files (msgpack)
+  inference        whole-image feature extraction, assembly and tiled reconstruction
+"""
+
+__all__: list[str] = []

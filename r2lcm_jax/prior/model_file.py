@@ -1,0 +1,120 @@
+"""PriorRAW parameter files: the encoder alone, or encoder + reconstructor (msgpack).
+
+Document: {"format": "r2lcm-prior-model", "version": 1,
+"encoder": {"config": {features, embed_dim}, "params": state dict},
+"reconstructor": {"config": {features, heads}, "params": state dict} or {}}.
+Written atomically; a missing, corrupt, foreign, other-version or shape-mismatched file
+raises CheckpointError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+from r2lcm_jax.errors import CheckpointError
+from r2lcm_jax.io.images import atomic_write_bytes
+from r2lcm_jax.prior.encoder import PixelSearchEncoder
+from r2lcm_jax.prior.init import init_on_host
+from r2lcm_jax.prior.reconstructor import PriorReconstructor
+
+__all__ = ["PriorModel", "save_model", "load_model", "init_reconstructor_params"]
+
+_FORMAT, _VERSION = "r2lcm-prior-model", 1
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PriorModel:
+  """Encoder (and optionally reconstructor) definitions with their parameters."""
+
+  encoder: PixelSearchEncoder
+  encoder_params: Any
+  reconstructor: PriorReconstructor | None = None
+  reconstructor_params: Any = None
+
+
+def _reconstructor_init(model: PriorReconstructor, embed_dim: int):
+  args = (jnp.zeros((1, 16, 16, 3)), jnp.zeros((1, 8, 8, embed_dim)), jnp.zeros((4, embed_dim)),
+          jnp.zeros((4, 3)), jnp.zeros((4, 3)))
+  return lambda k: model.init(k, *args)
+
+
+def init_reconstructor_params(model: PriorReconstructor, embed_dim: int, key: jax.Array):
+  """Parameters of `model` for embeddings of size `embed_dim` (`prior.init`, host side;
+  shapes do not depend on the prior size K)."""
+  return init_on_host(_reconstructor_init(model, embed_dim), key, {"head_gain": 0.0})
+
+
+def save_model(path: str | os.PathLike, model: PriorModel) -> None:
+  """Writes `model` as one msgpack file, atomically."""
+  doc = {"format": _FORMAT, "version": _VERSION,
+         "encoder": {"config": {"features": model.encoder.features,
+                                "embed_dim": model.encoder.embed_dim},
+                     "params": serialization.to_state_dict(jax.device_get(model.encoder_params))},
+         "reconstructor": {}}
+  if model.reconstructor is not None:
+    doc["reconstructor"] = {
+      "config": {"features": model.reconstructor.features, "heads": model.reconstructor.heads},
+      "params": serialization.to_state_dict(jax.device_get(model.reconstructor_params))}
+  atomic_write_bytes(path, serialization.msgpack_serialize(doc))
+
+
+def _restore(path, target, state, what):
+  try:
+    params = serialization.from_state_dict(target, state)
+  except (KeyError, TypeError, ValueError) as e:
+    raise CheckpointError(f"{path}: {what} parameters do not match the stored config ({e})") from e
+  got = jax.tree.map(lambda a: tuple(np.shape(a)), params)
+  if got != jax.tree.map(lambda a: tuple(a.shape), target):
+    raise CheckpointError(f"{path}: {what} parameter shapes do not match the stored config")
+  return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+
+
+def load_model(path: str | os.PathLike, *, need_reconstructor: bool = False) -> PriorModel:
+  """Reads a file of `save_model`.
+
+  Raises:
+    CheckpointError: see module doc, or no reconstructor when `need_reconstructor`.
+  """
+  path = pathlib.Path(path)
+  try:
+    data = path.read_bytes()
+  except OSError as e:
+    raise CheckpointError(f"{path}: cannot read PriorRAW model file ({e.strerror or e})") from e
+  try:
+    doc = serialization.msgpack_restore(data)
+  except Exception as e:  # msgpack raises several unrelated types on garbage
+    raise CheckpointError(f"{path}: not a PriorRAW model file ({type(e).__name__})") from e
+  if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+    raise CheckpointError(f"{path}: not a PriorRAW model file")
+  if doc.get("version") != _VERSION:
+    raise CheckpointError(f"{path}: PriorRAW model file version {doc.get('version')} is not supported")
+  try:
+    ecfg, rcfg = doc["encoder"]["config"], doc["reconstructor"].get("config")
+    encoder = PixelSearchEncoder(features=int(ecfg["features"]), embed_dim=int(ecfg["embed_dim"]))
+    recon = None if rcfg is None else PriorReconstructor(features=int(rcfg["features"]),
+                                                         heads=int(rcfg["heads"]))
+    if not (1 <= encoder.features <= 1024 and 1 <= encoder.embed_dim <= 1024):
+      raise ValueError(f"encoder config out of range: {ecfg}")
+    if recon is not None and not (1 <= recon.heads <= recon.features <= 1024):
+      raise ValueError(f"reconstructor config out of range: {rcfg}")
+  except (KeyError, TypeError, ValueError, AttributeError) as e:
+    raise CheckpointError(f"{path}: invalid PriorRAW model config ({e})") from e
+  if recon is None and need_reconstructor:
+    raise CheckpointError(f"{path}: holds only an encoder; a trained reconstructor is needed "
+                          "(`r2lcm prior train --stage reconstructor`)")
+  key = jax.random.key(0)
+  etarget = jax.eval_shape(lambda: encoder.init(key, jnp.zeros((1, 16, 16, 3)))["params"])
+  eparams = _restore(path, etarget, doc["encoder"]["params"], "encoder")
+  rparams = None
+  if recon is not None:
+    rtarget = jax.eval_shape(_reconstructor_init(recon, encoder.embed_dim), key)["params"]
+    rparams = _restore(path, rtarget, doc["reconstructor"]["params"], "reconstructor")
+  return PriorModel(encoder, eparams, recon, rparams)

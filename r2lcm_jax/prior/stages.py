@@ -1,0 +1,118 @@
+"""The PriorRAW pipeline stages run by `r2lcm prior` and the experiment driver.
+
+1. `train_encoder_stage`: Algorithm 1 through the project's loop (`train.loop.
+   train_and_evaluate` with `contrastive.create_contrastive_task`): Orbax checkpoints,
+   events and resumption in `<workdir>/encoder/`; the final parameters in
+   `<workdir>/encoder.msgpack`.
+2. `build_prior`: Algorithm 2 on a dataset split (`compression`), returns the `Prior`.
+3. `train_reconstructor_stage`: the reconstructor through the same loop
+   (`reconstructor_train.create_reconstructor_task`) in `<workdir>/reconstructor/`; the
+   encoder + reconstructor in `<workdir>/model.msgpack` (the `--checkpoint` of
+   `r2lcm prior reconstruct`).
+
+The config (`experiments/configs/prior_*.py`) holds `seed`, `log_every_steps`, `data`
+(root, camera, train/val split names), `encoder`, `prior` and `reconstructor` groups;
+each training group gives its own steps, patches, learning rate and cadences, turned
+into the loop's config keys by `loop_config`.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import ml_collections
+
+from r2lcm_jax.data.nus import ImagePair, find_pairs, load_pair
+from r2lcm_jax.errors import ConfigError
+from r2lcm_jax.prior.compression import compress_prior, encode_references
+from r2lcm_jax.prior.contrastive import create_contrastive_task
+from r2lcm_jax.prior.encoder import PixelSearchEncoder
+from r2lcm_jax.prior.inference import check_prior_matches
+from r2lcm_jax.prior.model_file import PriorModel, load_model, save_model
+from r2lcm_jax.prior.prior_file import Prior, load_prior
+from r2lcm_jax.prior.reconstructor import PriorReconstructor
+from r2lcm_jax.prior.reconstructor_train import create_reconstructor_task
+from r2lcm_jax.train import loop
+
+__all__ = ["dataset_pairs", "loop_config", "train_encoder_stage", "build_prior",
+           "train_reconstructor_stage"]
+
+
+def dataset_pairs(root: str | os.PathLike, split: str, camera: str | None) -> list[ImagePair]:
+  """The NUS-layout pairs of one split of one camera (ConfigError if cameras are mixed)."""
+  pairs = find_pairs(root, split, camera or None)
+  cameras = sorted({p.camera for p in pairs})
+  if len(cameras) > 1:
+    raise ConfigError(f"{root}: several cameras ({', '.join(cameras)}); choose one with --camera")
+  return pairs
+
+
+def loop_config(config: ml_collections.ConfigDict, stage: ml_collections.ConfigDict):
+  """The `train.loop` config keys of one training stage."""
+  c = ml_collections.ConfigDict()
+  c.seed = int(config.seed)
+  c.num_steps = int(stage.num_steps)
+  c.num_epochs = 0
+  c.num_devices = 1
+  c.log_every_steps = int(config.log_every_steps)
+  c.optim = dict(learning_rate=float(stage.learning_rate), grad_clip=1.0, b1=0.9, b2=0.999,
+                 eps=1e-8)
+  c.schedule = dict(factor=0.5, patience=int(stage.get("patience", 4)), rtol=1e-4)
+  c.eval = dict(every_steps=int(stage.eval_every), batch_size=1)
+  c.ckpt = dict(every_steps=int(stage.ckpt_every), max_to_keep=2)
+  c.stage = stage.to_dict()
+  return c
+
+
+def train_encoder_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> PriorModel:
+  """Algorithm 1; writes `<workdir>/encoder.msgpack` and returns the encoder."""
+  workdir = pathlib.Path(workdir)
+  e = config.encoder
+  encoder = PixelSearchEncoder(features=int(e.features), embed_dim=int(e.embed_dim))
+  train = dataset_pairs(config.data.root, config.data.train_split, config.data.camera)
+  val = dataset_pairs(config.data.root, config.data.val_split, config.data.camera)
+  task = create_contrastive_task(encoder, train, val, patch_size=int(e.patch_size),
+                                 batch_size=int(e.batch_size),
+                                 reference_batch_size=int(e.reference_batch_size),
+                                 seed=int(config.seed))
+  state = loop.train_and_evaluate(loop_config(config, e), workdir / "encoder", task=task)
+  model = PriorModel(encoder, state.params)
+  save_model(workdir / "encoder.msgpack", model)
+  return model
+
+
+def build_prior(model: PriorModel, pairs: list[ImagePair], *, num_clusters: int = 5000,
+                group_size: int = 200, iterations: int = 20, seed: int = 0) -> Prior:
+  """Algorithm 2 over every half-resolution pixel of `pairs`."""
+  if not pairs:
+    raise ConfigError("no reference images to build the prior from")
+  refs = encode_references(model.encoder, model.encoder_params, (load_pair(p) for p in pairs))
+  if refs[0].shape[0] < num_clusters:
+    raise ConfigError(f"{refs[0].shape[0]} reference pixels are fewer than {num_clusters} clusters")
+  prior = compress_prior(refs, model.encoder_params, num_clusters=num_clusters,
+                         group_size=group_size, iterations=iterations, seed=seed)
+  prior.info["images"] = [p.name for p in pairs]
+  return prior
+
+
+def train_reconstructor_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
+                              encoder_path: str | os.PathLike,
+                              prior_path: str | os.PathLike) -> PriorModel:
+  """Trains the reconstructor; writes `<workdir>/model.msgpack` and returns the model."""
+  workdir = pathlib.Path(workdir)
+  base = load_model(encoder_path)
+  prior = load_prior(prior_path)
+  check_prior_matches(base, prior)
+  r = config.reconstructor
+  recon = PriorReconstructor(features=int(r.features), heads=int(r.heads))
+  train = dataset_pairs(config.data.root, config.data.train_split, config.data.camera)
+  val = dataset_pairs(config.data.root, config.data.val_split, config.data.camera)
+  task = create_reconstructor_task(recon, base.encoder, base.encoder_params, prior, train, val,
+                                   patch_size=int(r.patch_size), batch_size=int(r.batch_size),
+                                   alpha=float(r.alpha), beta=float(r.beta),
+                                   seed=int(config.seed))
+  state = loop.train_and_evaluate(loop_config(config, r), workdir / "reconstructor", task=task)
+  model = PriorModel(base.encoder, base.encoder_params, recon, state.params)
+  save_model(workdir / "model.msgpack", model)
+  return model
