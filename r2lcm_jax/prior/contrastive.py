@@ -91,7 +91,8 @@ def make_contrastive_iter(targets: Pairs, references: Pairs, *, patch_size: int 
                             augment=augment)
   ds_r = make_train_dataset(references, patch_size=patch_size, batch_size=reference_batch_size,
                             seed=(seed + 1) % 2**32, augment=augment)
-  ds = grain.experimental.ZipMapDataset(parents=[ds_t, ds_r]).map(_merge)
+  n = min(len(ds_t), len(ds_r))  # both endless (repeat); zip needs equal lengths
+  ds = grain.experimental.ZipMapDataset(parents=[ds_t[:n], ds_r[:n]]).map(_merge)
   return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=4)))
 
 

@@ -31,12 +31,12 @@ def test_targets_and_references_are_disjoint_and_cover_the_set():
 def test_contrastive_steps_reduce_the_assembly_loss(synthetic_pairs):
   targets, references = split_targets_references(synthetic_pairs)
   it = make_contrastive_iter(targets, references, patch_size=16, batch_size=4,
-                             reference_batch_size=4, seed=0, augment=False)
+                             reference_batch_size=6, seed=0, augment=False)
   batch = next(it)
   assert batch["target_srgb"].shape == (4, 16, 16, 3)
-  assert batch["reference_raw"].shape == (4, 16, 16, 3)
+  assert batch["reference_raw"].shape == (6, 16, 16, 3)
   again = next(make_contrastive_iter(targets, references, patch_size=16, batch_size=4,
-                                     reference_batch_size=4, seed=0, augment=False))
+                                     reference_batch_size=6, seed=0, augment=False))
   np.testing.assert_array_equal(again["reference_srgb"], batch["reference_srgb"])
   enc = PixelSearchEncoder(features=4, embed_dim=8)
   params = init_encoder_params(enc, jax.random.key(0))
