@@ -19,7 +19,8 @@ import numpy as np
 from r2lcm_jax.benchmark.bd_rate import BdResult, bd_psnr, bd_rate
 from r2lcm_jax.benchmark.runs import ROW_FIELDS, Row
 
-__all__ = ["Mean", "means", "pareto", "write_rows_csv", "markdown_tables", "rd_figure",
+__all__ = ["Mean", "means", "pareto", "write_rows_csv", "read_rows_csv", "markdown_tables",
+           "rd_figure",
            "BdEntry", "bd_entries", "bd_markdown", "target_check"]
 
 ALL = "all"
@@ -68,6 +69,14 @@ def write_rows_csv(path: pathlib.Path, rows: Sequence[Row]) -> None:
     w.writerow(ROW_FIELDS)
     w.writerows([[getattr(r, k) for k in ROW_FIELDS] for r in rows])
   os.replace(tmp, path)
+
+
+def read_rows_csv(path: pathlib.Path) -> list[Row]:
+  """Inverse of `write_rows_csv` (to redraw figures from a finished run)."""
+  with open(path, newline="") as f:
+    return [Row(**{k: (v if k in ("method", "setting", "variant", "camera", "name")
+                       else int(v) if k == "bytes" else float(v)) for k, v in r.items()})
+            for r in csv.DictReader(f)]
 
 
 def _keys(m: dict, variant: str) -> list[tuple[str, str]]:
@@ -145,11 +154,12 @@ def rd_figure(path: pathlib.Path, rows: Sequence[Row], variant: str, label: str,
       elif all(s.bpp_metadata == 0 for _, s in items):
         for _, s in items:
           ax.axhline(s.psnr, ls=":", lw=1.2, label=f"{method} (0 bpp)",
-                     color=f"C{2 + list(groups).index(method)}")
+                     color=f"C{2 + list(groups).index(method) % 8}")
       else:
         pts = sorted(items, key=lambda p: p[1].bpp_metadata)
         style = "^-" if len(pts) > 1 else "D"
-        ax.plot([p[1].bpp_metadata for p in pts], [p[1].psnr for p in pts], style, label=method)
+        ax.plot([p[1].bpp_metadata for p in pts], [p[1].psnr for p in pts], style, label=method,
+                color=f"C{2 + list(groups).index(method) % 8}")
         for t, s in pts:
           ax.annotate(t, (s.bpp_metadata, s.psnr), fontsize=6)
     ax.set_xscale("log")
