@@ -36,7 +36,8 @@ from r2lcm_jax.data.nus import ImagePair, load_pair
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.io import images
 
-__all__ = ["RateSetting", "ImageResult", "evaluate_pairs", "PROTOCOL"]
+__all__ = ["RateSetting", "ImageResult", "evaluate_pairs", "error_map_figure", "score_pair",
+           "PROTOCOL"]
 
 PROTOCOL = (
   "PSNR on [0,1] over the original area, reconstruction not clamped; SSIM as skimage "
@@ -81,7 +82,8 @@ class ImageResult:
   decode_coding_s: float
 
 
-def _score(x: np.ndarray, x_hat: np.ndarray) -> tuple[float, float]:
+def score_pair(x: np.ndarray, x_hat: np.ndarray) -> tuple[float, float]:
+  """(PSNR dB, SSIM) of x̂ against x, both (H, W, 3) on [0, 1] (see PROTOCOL)."""
   a, b = x[None].astype(np.float32), x_hat[None].astype(np.float32)
   return float(metrics.psnr(a, b)[0]), float(metrics.ssim(a, b)[0])
 
@@ -216,7 +218,7 @@ def evaluate_pairs(
       images.atomic_write_bytes(path, enc.data)
       data = path.read_bytes()
       dec = codec.decompress_image(s, data, runner, tables)
-      psnr, ssim = _score(x, dec.raw)
+      psnr, ssim = score_pair(x, dec.raw)
       rows.append(ImageResult(
         pair.name, pair.camera, setting.drop_steps, setting.gamma, psnr, ssim, len(data),
         8.0 * len(data) / (h * w), 8.0 * (len(data) + srgb_bytes) / (h * w),

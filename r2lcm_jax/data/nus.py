@@ -1,7 +1,8 @@
 """The NUS dataset as released by Nam et al. (CVPR'22): raw-RGB / sRGB pairs.
 
 Layout: `<root>/<Camera>/{train,val,test}/{raw,sRGB}/*.{png,tif}`; raw and sRGB files are
-paired by sorted file name. Loading follows the official code (SPEC §10):
+paired by sorted file name. sRGB may also be JPEG (`.jpg`, as `r2lcm render
+--jpeg_quality` writes it). Loading follows the official code (SPEC §10):
 - raw: 16-bit demosaiced raw-RGB, divided by 65535;
 - sRGB: 8-bit -> v / 255; 16-bit (the tif release) -> round(v / 255) / 255, the official
   quirk that squeezes 16-bit values onto an 8-bit-like grid whose maximum is 257/255;
@@ -20,9 +21,10 @@ import numpy as np
 from r2lcm_jax.errors import ImageFormatError, InputError, ShapeMismatchError
 from r2lcm_jax.io.images import read_image
 
-__all__ = ["ImagePair", "IMAGE_SUFFIXES", "find_pairs", "load_pair", "load_raw_rgb", "load_srgb"]
+__all__ = ["ImagePair", "IMAGE_SUFFIXES", "SRGB_SUFFIXES", "find_pairs", "load_pair", "load_raw_rgb", "load_srgb"]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+SRGB_SUFFIXES = IMAGE_SUFFIXES + (".jpg", ".jpeg")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +44,9 @@ class ImagePair:
   camera: str
 
 
-def _images_in(folder: pathlib.Path) -> list[pathlib.Path]:
+def _images_in(folder: pathlib.Path, suffixes=IMAGE_SUFFIXES) -> list[pathlib.Path]:
   return sorted(p for p in folder.iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+                if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
 
 
 def find_pairs(root: str | os.PathLike, split: str, camera: str | None = None) -> list[ImagePair]:
@@ -77,7 +79,7 @@ def find_pairs(root: str | os.PathLike, split: str, camera: str | None = None) -
     for d in (raw_dir, srgb_dir):
       if not d.is_dir():
         raise InputError(f"{d}: folder missing")
-    raws, srgbs = _images_in(raw_dir), _images_in(srgb_dir)
+    raws, srgbs = _images_in(raw_dir), _images_in(srgb_dir, SRGB_SUFFIXES)
     if not raws:
       raise InputError(f"{raw_dir}: no .png/.tif images (empty folder)")
     if len(raws) != len(srgbs):

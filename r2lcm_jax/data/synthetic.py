@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from r2lcm_jax.io.camera_profile import CameraProfile
 from r2lcm_jax.io.raw import SRGB_FROM_XYZ, RawImage
 from r2lcm_jax.isp import pipeline, stages
 
@@ -66,36 +67,49 @@ def _scene_srgb_linear(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
   return np.clip(img, 0.0, None).astype(np.float32)
 
 
-def synthetic_scene(seed: int, height: int, width: int, cfa: str = "RGGB") -> RawImage:
+def synthetic_scene(seed: int, height: int, width: int, cfa: str = "RGGB",
+                    profile: CameraProfile | None = None) -> RawImage:
   """A deterministic synthetic Bayer RAW frame.
 
   Args:
     seed: scene seed (same seed -> identical mosaic).
     height, width: even mosaic size.
-    cfa: Bayer phase.
+    cfa: Bayer phase (ignored when `profile` is given).
+    profile: a real sensor to synthesise in (its CFA, black/white levels and colour
+      matrix); None: the built-in synthetic camera.
 
   Returns:
-    RawImage: (height, width) uint16 mosaic, 14-bit range (white 16383, black ~512 per
-    CFA position), as-shot WB = inverse of the scene illuminant, `SYNTHETIC_XYZ_TO_CAM`.
+    RawImage: (height, width) uint16 mosaic. Built-in camera: 14-bit range (white 16383,
+    black ~512 per CFA position), `SYNTHETIC_XYZ_TO_CAM`; with a profile, its levels and
+    matrix. As-shot WB = inverse of the scene illuminant.
   """
   if height % 2 or width % 2 or height < 2 or width < 2:
     raise ValueError(f"height and width must be even and positive, got {height}x{width}")
+  if profile is None:
+    black_level, white, xyz_to_cam, camera = _BLACK, _WHITE, SYNTHETIC_XYZ_TO_CAM, "synthetic"
+    ccm = stages.GENERIC_CCM
+  else:
+    cfa, black_level, white = profile.cfa, profile.black_array(), profile.white_level
+    xyz_to_cam, camera = profile.xyz_to_cam_array(), f"synthetic ({profile.camera})"
+    ccm = stages.ccm_from_xyz_to_cam(xyz_to_cam)
   rng = np.random.default_rng(seed)
   scene = _scene_srgb_linear(rng, height, width)
-  cam = stages.apply_ccm(scene, np.linalg.inv(stages.GENERIC_CCM.astype(np.float64)))
+  cam = stages.apply_ccm(scene, np.linalg.inv(ccm.astype(np.float64)))
   illuminant = np.array([rng.uniform(0.4, 0.8), 1.0, rng.uniform(0.45, 0.9)], np.float32)
   exposure = rng.uniform(0.5, 0.8)
   signal = np.clip(cam, 0.0, None) * illuminant * exposure
   mosaic = stages.mosaic_from_rgb(signal.astype(np.float32), cfa)
-  scale = _WHITE - _BLACK.max()
+  scale = white - black_level.max()
+  # Shot/read noise in units of the 14-bit built-in range, whatever the sensor's range.
+  unit = scale / (_WHITE - _BLACK.max())
   electrons = np.clip(mosaic, 0.0, 1.2) * scale
-  noisy = electrons + rng.standard_normal(mosaic.shape) * np.sqrt(2.0 + 0.3 * electrons)
-  black = np.tile(_BLACK.reshape(2, 2), (height // 2, width // 2))
-  values = np.clip(np.round(noisy + black), 0, _WHITE).astype(np.uint16)
+  noise = rng.standard_normal(mosaic.shape) * np.sqrt(2.0 + 0.3 * electrons / unit) * unit
+  black = np.tile(black_level.reshape(2, 2), (height // 2, width // 2))
+  values = np.clip(np.round(electrons + noise + black), 0, white).astype(np.uint16)
   wb = (1.0 / illuminant).astype(np.float32)
-  return RawImage(mosaic=values, black_level=_BLACK.copy(), white_level=_WHITE, cfa=cfa,
-                  as_shot_wb=wb / wb[1], xyz_to_cam=SYNTHETIC_XYZ_TO_CAM.copy(),
-                  camera="synthetic", path=None)
+  return RawImage(mosaic=values, black_level=black_level.copy(), white_level=white, cfa=cfa,
+                  as_shot_wb=wb / wb[1], xyz_to_cam=np.asarray(xyz_to_cam, np.float32).copy(),
+                  camera=camera, path=None)
 
 
 def synthetic_pair(seed: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

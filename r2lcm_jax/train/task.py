@@ -125,7 +125,9 @@ def create_task(config: ml_collections.ConfigDict) -> Task:
   Training patches come from the grain pipeline (`data.pipeline`, official grid
   sampling `patch_size`/`patch_stride`); validation uses `data.val_split`
   (refused if it is the test split) cut into non-overlapping `data.val_crop`
-  crops. The global batch is divided among processes.
+  crops; `data.val_split = ""` means no validation (the plateau schedule then never
+  fires: for datasets too small to hold one out). The global batch is divided among
+  processes.
 
   Raises:
     ConfigError: inconsistent sizes or sources; InputError: missing data.
@@ -150,7 +152,9 @@ def create_task(config: ml_collections.ConfigDict) -> Task:
     stride=stride,
   )
   steps_per_epoch = len(store.grid(patch, stride)) // int(data.batch_size)
-  val_pairs = _loaded(_image_pairs(data, data.val_split, _VAL_SEED_OFFSET + int(config.seed) * 1000))
-  val_batches = create_validation_batches(val_pairs, int(data.val_crop), int(config.eval.batch_size))
+  val_batches = []
+  if data.val_split:
+    val_pairs = _loaded(_image_pairs(data, data.val_split, _VAL_SEED_OFFSET + int(config.seed) * 1000))
+    val_batches = create_validation_batches(val_pairs, int(data.val_crop), int(config.eval.batch_size))
   init_params, loss_fn = create_model_and_loss(dict(config.model), patch, **config.loss)
   return Task(init_params, loss_fn, train_iter, val_batches, steps_per_epoch)

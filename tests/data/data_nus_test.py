@@ -90,3 +90,17 @@ def test_8bit_raw_is_rejected(tmp_path):
   images.write_png(tmp_path / "SonyA57/test/raw/img000.tif", np.zeros((20, 32, 3), np.uint8))
   with pytest.raises(ImageFormatError, match="16-bit"):
     nus.load_pair(nus.find_pairs(tmp_path, "test")[0])
+
+
+def test_jpeg_srgb_as_written_by_render_jpeg_quality_is_paired_and_decoded(tmp_path):
+  raws, _ = _make_camera(tmp_path, n=1, h=24, w=32)
+  png = tmp_path / "SonyA57" / "test" / "sRGB" / "img000.png"
+  s = images.read_image(png)
+  png.unlink()
+  data = images.encode_jpeg(s, 90)
+  (png.with_suffix(".jpg")).write_bytes(data)
+  (pair,) = nus.find_pairs(tmp_path, "test")
+  assert pair.srgb_path.endswith("img000.jpg")
+  raw, srgb = nus.load_pair(pair)
+  np.testing.assert_array_equal(srgb, images.decode_jpeg(data).astype(np.float32) / 255)
+  np.testing.assert_array_equal(raw, raws[0].astype(np.float32) / 65535)

@@ -1,0 +1,67 @@
+"""The packaged default model: a small R2LCM trained on the real GoPro frames, on a CPU.
+
+This is the model `r2lcm demo`, `r2lcm encode/decode/eval` load when no --checkpoint is
+given (`r2lcm_jax/assets/models/default/`, its MODEL.md records how it was made and what
+it measures). Data: the GoPro DNGs of ../shared/data/real/gopro rendered with the
+project's ISP, sRGB stored as JPEG q90 (what people keep), split by the benchmark's
+fixed rule (`r2lcm_jax/benchmark/splits.py`):
+
+  train: Fusion_GPFR7066, Fusion_GPBK7066 (GoPro Fusion, front and back lens)
+  test:  HERO7_GOPR9231 (HERO7 Black: held back, never seen in training)
+  val:   none. With two training frames there is no image left for a validation split
+         that is not the test split, so there is no validation (data.val_split = "") and
+         the plateau schedule never fires: the learning rate stays constant.
+
+Commands (from the repository root):
+
+  G=../shared/data/real/gopro
+  .venv/bin/r2lcm render --input $G/Fusion_GPFR7066.DNG,$G/Fusion_GPBK7066.DNG \\
+      --output data/gopro --camera gopro --split train --jpeg_quality 90
+  .venv/bin/r2lcm render --input $G/HERO7_GOPR9231.DNG \\
+      --output data/gopro --camera gopro --split test --jpeg_quality 90
+  .venv/bin/r2lcm train --config experiments/configs/gopro_default.py:root=data/gopro \\
+      --workdir runs/gopro_default
+  .venv/bin/python -m r2lcm_jax.codec.export --workdir runs/gopro_default \\
+      --profile_from $G/Fusion_GPFR7066.DNG --out r2lcm_jax/assets/models/default
+
+Variants: `:num_steps=N` (the CPU budget), `:N=32`, `:lmbda=...`, `:patch=...`.
+Architecture: the official one (SPEC_R2LCM.md) with N=16 features, C=4 latent channels,
+T=4 context steps (the paper's default is N=64, C=8: too slow to train on a CPU).
+"""
+
+import importlib.util
+import os
+
+
+def _load(name):
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"r2lcm_experiments_configs_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def get_config(arg=None):
+  common = _load("common")
+  arg = common.parse_arg(arg, root="data/gopro", camera="gopro", num_steps=3000, lmbda=0.24,
+                         N=16, C=4, lr=1e-3, patch=64, batch=8, seed=0)
+  c = common.base_config()
+  c.seed = arg.seed
+  c.num_steps = arg.num_steps
+  c.log_every_steps = 25
+  c.model.N = arg.N
+  c.model.latent_channels = arg.C
+  c.model.num_steps = 4
+  c.loss.lmbda = arg.lmbda
+  c.data.root = arg.root
+  c.data.camera = arg.camera
+  c.data.patch_size = arg.patch
+  c.data.patch_stride = arg.patch
+  c.data.batch_size = arg.batch
+  c.data.augment = True
+  c.optim.learning_rate = arg.lr
+  c.data.val_split = ""
+  c.eval.every_steps = 250
+  c.ckpt.every_steps = 250
+  c.ckpt.max_to_keep = 2
+  return c
