@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from r2lcm_jax.io.images import read_image
 
 
@@ -49,3 +51,25 @@ def test_quick_driver_writes_table_plots_and_error_maps_from_real_runs(real_data
     assert plot.ndim == 3 and plot.shape[0] > 200 and plot.std() > 0
   maps = sorted(p.name for p in (out / "error_maps").iterdir())
   assert len(maps) == 6 and all(m.startswith("png_imx135_") for m in maps), maps
+
+
+@pytest.mark.slow
+def test_driver_trains_r2lcm_without_checkpoint_and_exports_it(real_data, tmp_path, repo_root):
+  # ~2.5 min on 2 CPU cores (compiling the training step dominates).
+  out = tmp_path / "out"
+  args = ["bench", "rd", "--data", real_data, "--out", out, "--cameras", "imx135",
+          "--crop", "128x192", "--variants", "png", "--max_test", "1",
+          "--r2lcm_config", "experiments/configs/rd_real.py:N=8,latent_channels=4,patch_size=48,"
+          "batch_size=4", "--r2lcm_steps", "4", "--drop_steps", "0", "--gammas", "",
+          "--sam_steps", "8", "--unet_steps", "0"]
+  r = subprocess.run([sys.executable, "-m", "r2lcm_jax.cli.main", *map(str, args)],
+                     capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                     timeout=900, cwd=repo_root)
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert {p.name for p in (out / "r2lcm_checkpoint").iterdir()} >= {
+    "config.json", "params.msgpack", "tables.npz"}
+  report = (out / "report.md").read_text()
+  assert "R2LCM trained here" in report and "4 steps (N=8, C=4, T=4" in report
+  with open(out / "results.csv") as f:
+    methods = {r["method"] for r in csv.DictReader(f)}
+  assert methods == {"R2LCM", "SAM", "global map", "naive inverse"}
