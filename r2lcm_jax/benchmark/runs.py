@@ -4,9 +4,9 @@ Every metadata blob goes to a real file on disk and is read back before decoding
 rate is 8 x (file bytes) / (H W) of the image, metadata only and metadata + the stored
 sRGB file (PNG or JPEG). R2LCM goes through `codec.evaluation.evaluate_pairs` (real
 `.r2lcm` bitstreams, the project's evaluation protocol); the baselines through their
-`encode` / `reconstruct` and `baselines.metadata_file`. Scores follow
-`codec.evaluation.PROTOCOL` with the same `r2lcm_jax.metrics` functions (PSNR on [0, 1],
-reconstruction not clamped; SSIM as skimage), so R2LCM and the baselines are scored alike.
+`encode` / `reconstruct` and `baselines.metadata_file`. Both are scored by
+`codec.evaluation.score_pair` (PSNR on [0, 1], reconstruction not clamped; SSIM as
+skimage; see `codec.evaluation.PROTOCOL`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from r2lcm_jax import metrics
 from r2lcm_jax.baselines import metadata_file
 from r2lcm_jax.baselines.base import Baseline, bits_per_pixel
 from r2lcm_jax.codec import evaluation
@@ -28,7 +27,7 @@ from r2lcm_jax.data.nus import ImagePair, load_raw_rgb
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.io import images
 
-__all__ = ["Row", "MethodSpec", "ErrorMapRequest", "run_baselines", "run_r2lcm", "score", "ROW_FIELDS"]
+__all__ = ["Row", "MethodSpec", "ErrorMapRequest", "run_baselines", "run_r2lcm", "ROW_FIELDS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +75,6 @@ class ErrorMapRequest:
   vmax: float = 0.02
 
 
-def score(x: np.ndarray, x_hat: np.ndarray) -> tuple[float, float]:
-  """(PSNR dB, SSIM) of x_hat (H, W, 3) against x (H, W, 3), as `codec.evaluation` scores."""
-  a, b = x[None].astype(np.float32), x_hat[None].astype(np.float32)
-  return float(metrics.psnr(a, b)[0]), float(metrics.ssim(a, b)[0])
-
-
 def run_baselines(pairs: Sequence[ImagePair], specs: Sequence[MethodSpec], variant: str,
                   folder: pathlib.Path, error_maps: ErrorMapRequest | None = None,
                   progress: bool = True) -> list[Row]:
@@ -118,7 +111,7 @@ def run_baselines(pairs: Sequence[ImagePair], specs: Sequence[MethodSpec], varia
       t1 = time.perf_counter()
       rec = base.reconstruct(srgb, md)
       t2 = time.perf_counter()
-      psnr, ssim = score(x, rec)
+      psnr, ssim = evaluation.score_pair(x, rec)
       rows.append(Row(spec.method, spec.setting, variant, pair.camera, pair.name, psnr, ssim,
                       len(md), bits_per_pixel(md, h, w),
                       8.0 * (len(md) + srgb_bytes) / (h * w), t1 - t0, t2 - t1))
