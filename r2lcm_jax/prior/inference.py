@@ -13,7 +13,9 @@ float32 output (154 MB) and the 16-bit TIFF (77 MB + its encoded buffer 77 MB), 
 falling resolution (~0.3 GB); every affinity (assembly and each attention head) holds
 one `query_chunk x key_chunk` block (4096 x 1024 floats = 16 MB) plus the chunk's
 running sums. The total stays near 1-2 GB, independent of the image size except for
-the image-sized arrays (linear) and of the prior size K (streamed).
+the image-sized arrays (linear) and of the prior size K (streamed). Measured
+(experiments/results/prior.md): 4384 x 2920 with a 5,000-entry prior, peak RSS of the
+whole process 1.58 GiB (0.58 GiB before the reconstruction started).
 """
 
 from __future__ import annotations
