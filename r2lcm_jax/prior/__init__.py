@@ -11,6 +11,8 @@ Modules, one job each:
   reconstructor_train  training of the reconstructor (loop `Task`)
   model_file       encoder / reconstructor parameter files (msgpack)
   inference        whole-image feature extraction, assembly and tiled reconstruction
+  init             host-side parameter initialisation (PyTorch-default bounds)
+  stages           the pipeline stages (train encoder, build prior, train reconstructor)
 """
 
 __all__: list[str] = []
