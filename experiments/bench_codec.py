@@ -80,8 +80,8 @@ def main(argv: list[str]) -> None:
   t_enc, s_enc, t_dec, s_dec = min(rows, key=lambda r: r[0] + r[2])
   bpp = 8 * len(enc.data) / (_H.value * _W.value)
   table = [
-    f"| image | model | backend | encode total (network / coding) s | decode total "
-    f"(network / coding) s | first run incl. compile s | metadata bpp | peak RSS GiB |"
+    "| image | model | backend | encode total (network / coding) s | decode total "
+    "(network / coding) s | first run incl. compile s | metadata bpp | peak RSS GiB |"
     + (" (first, compiling pass)" if _REPEATS.value == 0 else ""),
     "|---|---|---|---|---|---|---|---|",
     f"| {_H.value}x{_W.value} | {label} | {_BACKEND.value} | {t_enc:.1f} "

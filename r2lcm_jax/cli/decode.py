@@ -1,6 +1,6 @@
 """`r2lcm decode`: sRGB/JPEG + `.r2lcm` metadata -> 16-bit raw-RGB TIFF.
 
-    r2lcm decode --srgb STEM.jpg --metadata STEM.r2lcm --checkpoint CKPT --out RECON.tiff
+    r2lcm decode --srgb STEM.jpg --metadata STEM.r2lcm [--checkpoint CKPT|default] --out RECON.tiff
                  [--workers N] [--profile DIR]
 """
 
@@ -15,7 +15,8 @@ __all__ = ["main"]
 
 _SRGB = flags.DEFINE_string("srgb", None, "The sRGB/JPEG written by the encoder.")
 _META = flags.DEFINE_string("metadata", None, "The .r2lcm metadata file.")
-_CKPT = flags.DEFINE_string("checkpoint", None, "Codec checkpoint folder.")
+_CKPT = flags.DEFINE_string(
+  "checkpoint", "default", "Codec checkpoint folder, or a packaged model's name (default).")
 _OUT = flags.DEFINE_string("out", None, "Output 16-bit raw-RGB TIFF.")
 _WORKERS = flags.DEFINE_integer("workers", 0, "Threads for substream decoding (0: one call).")
 _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to this folder.")
@@ -23,7 +24,7 @@ _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to t
 
 def main(argv: list[str]) -> None:
   del argv
-  require(_SRGB, _META, _CKPT, _OUT)
+  require(_SRGB, _META, _OUT)
   ckpt, runner = load_runner(_CKPT.value)
   with profiler_trace(_PROFILE.value):
     result = decode_file(_SRGB.value, _META.value, _OUT.value, ckpt, runner,

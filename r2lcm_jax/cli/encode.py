@@ -1,6 +1,6 @@
 """`r2lcm encode`: RAW -> sRGB/JPEG + `.r2lcm` metadata.
 
-    r2lcm encode --raw IMG.dng --checkpoint CKPT --out STEM [--jpeg_quality Q]
+    r2lcm encode --raw IMG.dng [--checkpoint CKPT|default] --out STEM [--jpeg_quality Q]
                  [--drop_steps D] [--gamma G] [--srgb FILE] [--backend jax|numpy|tfc]
                  [--profile DIR]
 """
@@ -15,7 +15,8 @@ from r2lcm_jax.codec.files import encode_file, load_runner
 __all__ = ["main"]
 
 _RAW = flags.DEFINE_string("raw", None, "Camera RAW (DNG, ...) or 16-bit raw-RGB TIFF.")
-_CKPT = flags.DEFINE_string("checkpoint", None, "Codec checkpoint folder.")
+_CKPT = flags.DEFINE_string(
+  "checkpoint", "default", "Codec checkpoint folder, or a packaged model's name (default).")
 _OUT = flags.DEFINE_string("out", None, "Output stem: writes STEM.jpg|png and STEM.r2lcm.")
 _SRGB = flags.DEFINE_string("srgb", None, "Use this 8-bit sRGB/JPEG instead of rendering.")
 _JPEG = flags.DEFINE_integer("jpeg_quality", 0, "0: PNG sRGB; 1..100: JPEG quality.")
@@ -27,7 +28,7 @@ _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to t
 
 def main(argv: list[str]) -> None:
   del argv
-  require(_RAW, _CKPT, _OUT)
+  require(_RAW, _OUT)
   ckpt, runner = load_runner(_CKPT.value)
   with profiler_trace(_PROFILE.value):
     files = encode_file(

@@ -1,6 +1,6 @@
 """`r2lcm eval`: a checkpoint over a NUS-layout dataset, through real bitstreams.
 
-    r2lcm eval --dataset ROOT --checkpoint CKPT --out DIR [--split test] [--camera NAME]
+    r2lcm eval --dataset ROOT [--checkpoint CKPT|default] --out DIR [--split test] [--camera NAME]
                [--drop_steps 0,1,2,3] [--gammas 0] [--max_images N] [--error_max 0.01]
 
 Writes results.csv, summary.csv/.md, rd_curves.png and error_maps/ (see
@@ -22,7 +22,8 @@ from r2lcm_jax.errors import ConfigError
 __all__ = ["main", "parse_settings"]
 
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset root in the NUS layout.")
-_CKPT = flags.DEFINE_string("checkpoint", None, "Codec checkpoint folder.")
+_CKPT = flags.DEFINE_string(
+  "checkpoint", "default", "Codec checkpoint folder, or a packaged model's name (default).")
 _OUT = flags.DEFINE_string("out", None, "Output folder.")
 _SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate.")
 _CAMERA = flags.DEFINE_string("camera", None, "Camera folder (default: all).")
@@ -47,7 +48,7 @@ def parse_settings(drops: str, gammas: str) -> list[RateSetting]:
 
 def main(argv: list[str]) -> None:
   del argv
-  require(_DATASET, _CKPT, _OUT)
+  require(_DATASET, _OUT)
   settings = parse_settings(_DROPS.value, _GAMMAS.value)
   pairs = find_pairs(_DATASET.value, _SPLIT.value, _CAMERA.value)
   if _MAX.value:

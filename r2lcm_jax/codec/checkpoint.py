@@ -4,6 +4,10 @@ Folder layout (what `r2lcm encode/decode --checkpoint DIR` reads):
   params.msgpack, config.json   (r2lcm_jax.models.params_io)
   tables.npz                    (r2lcm_jax.entropy.tables: integer CDFs + fingerprint)
 
+A packaged model is named instead of given by path: `--checkpoint default` (the default
+when the flag is omitted) loads `r2lcm_jax/assets/models/default/`, shipped inside the
+package (see its MODEL.md for data, steps and results).
+
 The tables are built once when a checkpoint is exported (`save_checkpoint`) and read as
 integers afterwards; encoders and decoders never rebuild them from floating point. The
 bitstream header carries both fingerprints, so a bitstream decoded with another model or
@@ -13,6 +17,7 @@ other tables is refused.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import os
 import pathlib
 
@@ -26,9 +31,52 @@ from r2lcm_jax.errors import CheckpointError
 from r2lcm_jax.models.config import R2LCMConfig
 from r2lcm_jax.models.params_io import load_params, model_fingerprint, save_params
 
-__all__ = ["CodecCheckpoint", "TABLES_FILE", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+  "CodecCheckpoint",
+  "DEFAULT_MODEL",
+  "TABLES_FILE",
+  "load_checkpoint",
+  "packaged_models",
+  "resolve_checkpoint",
+  "save_checkpoint",
+]
 
 TABLES_FILE = "tables.npz"
+DEFAULT_MODEL = "default"
+_ASSET_PARTS = ("assets", "models")
+
+
+def _packaged_root() -> pathlib.Path:
+  return pathlib.Path(str(importlib.resources.files("r2lcm_jax").joinpath(*_ASSET_PARTS)))
+
+
+def packaged_models() -> list[str]:
+  """Names of the models shipped inside the package (sorted)."""
+  root = _packaged_root()
+  if not root.is_dir():
+    return []
+  return sorted(p.name for p in root.iterdir() if (p / TABLES_FILE).is_file())
+
+
+def resolve_checkpoint(spec: str | os.PathLike | None) -> pathlib.Path:
+  """A checkpoint folder from a path or a packaged model's name (None: "default").
+
+  An existing folder wins over a packaged name of the same spelling.
+
+  Raises:
+    CheckpointError: neither a folder nor a packaged model.
+  """
+  spec = DEFAULT_MODEL if spec is None or str(spec) == "" else spec
+  path = pathlib.Path(spec)
+  if path.is_dir():
+    return path
+  name = str(spec)
+  if os.sep not in name and name in packaged_models():
+    return _packaged_root() / name
+  have = ", ".join(packaged_models()) or "none"
+  raise CheckpointError(
+    f"{spec}: checkpoint folder not found, and not a packaged model (packaged: {have})"
+  )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -65,15 +113,13 @@ def save_checkpoint(
   return load_checkpoint(d)
 
 
-def load_checkpoint(directory: str | os.PathLike) -> CodecCheckpoint:
-  """Reads a codec checkpoint folder.
+def load_checkpoint(directory: str | os.PathLike | None) -> CodecCheckpoint:
+  """Reads a codec checkpoint folder, or a packaged model by name (see module doc).
 
   Raises:
     CheckpointError: missing folder/files, corrupt content, fingerprint mismatch.
   """
-  d = pathlib.Path(directory)
-  if not d.is_dir():
-    raise CheckpointError(f"{d}: checkpoint folder not found")
+  d = resolve_checkpoint(directory)
   params, config = load_params(d)
   tables_path = d / TABLES_FILE
   if not tables_path.is_file():
