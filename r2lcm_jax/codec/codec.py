@@ -41,6 +41,7 @@ from r2lcm_jax.errors import (
 
 __all__ = [
   "CompressResult",
+  "GroupRate",
   "DecompressResult",
   "compress",
   "compress_image",
@@ -58,6 +59,15 @@ DEFAULT_HALO = 8  # latent pixels of context around a core (see codec.tiling)
 _MAX_GAMMA_MILLI = 1 << 20
 
 
+@dataclasses.dataclass(frozen=True)
+class GroupRate:
+  """Size of one coding group: symbols, the model's estimate (bits), real bytes."""
+
+  symbols: int
+  estimated_bits: float
+  bytes: int
+
+
 @dataclasses.dataclass
 class CompressResult:
   """Bitstream plus the encoder-side quantities (for tests, metrics and reports).
@@ -69,6 +79,8 @@ class CompressResult:
     x_hat: float32 (H, W, 3) encoder-side reconstruction (None unless requested).
     estimated_bits: sum of -log2 likelihood of every transmitted symbol.
     seconds: {"network": s, "coding": s}.
+    groups: per coding group ("hyper/0", ...): its symbol count, estimated bits and
+      real substream bytes (the container adds its header and group table).
   """
 
   data: bytes
@@ -77,6 +89,7 @@ class CompressResult:
   x_hat: np.ndarray | None
   estimated_bits: float
   seconds: dict[str, float]
+  groups: dict[str, GroupRate] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -232,7 +245,11 @@ def compress_image(
   x_hat = None
   if reconstruct:
     x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
-  return CompressResult(data, y_hat, z_hat, x_hat, coder.estimated_bits, clock.seconds)
+  rates = {name: GroupRate(coder.group_symbols[name], coder.group_bits[name],
+                           sum(len(b) for b in subs))
+           for name, subs in coder.groups.items()}
+  return CompressResult(data, y_hat, z_hat, x_hat, coder.estimated_bits, clock.seconds,
+                        rates)
 
 
 def compress(

@@ -77,12 +77,16 @@ class EncodingStepCoder(StepCoder):
     self._backend = backend
     self._lanes = lanes
     self.groups: dict[str, list[bytes]] = {}
+    self.group_bits: dict[str, float] = {}
+    self.group_symbols: dict[str, int] = {}
     self.estimated_bits = 0.0
 
   def symbols(self, group, indexes, compute, estimate):
     symbols = np.asarray(compute(), np.int32)
     bits = float(estimate(symbols))
     self.estimated_bits += bits
+    self.group_bits[group] = bits
+    self.group_symbols[group] = int(symbols.size)
     lanes, num = plan_group(symbols.size, bits, max_lanes=self._lanes)
     self.groups[group] = self._timed(
       lambda: substreams.encode_group(

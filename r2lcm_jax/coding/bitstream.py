@@ -16,6 +16,10 @@ Layout (all integers little-endian):
     tcrc       u32      CRC32 of the group table (num_groups .. last length)
     payload    the substreams of group 0 (in order), then group 1, ...
 
+Versions: 1 stored rANS escape values as raw int32; 2 (current) stores them as
+zig-zag varints (`rans_format`). Version-1 files are refused with a message that says
+so (`RETIRED_VERSIONS`); re-encode them from the RAW.
+
 Parsing is strict and bounded: every count is checked against the bytes that remain
 before anything is allocated, the substream lengths must add up to exactly the
 remaining payload, and each group's payload CRC is verified. Every failure raises
@@ -50,7 +54,10 @@ __all__ = [
 ]
 
 MAGIC = b"\x89R2LCM\r\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+RETIRED_VERSIONS = {
+  1: "rANS escape values as raw int32; version 2 codes them as varints",
+}
 MAX_HEADER_BYTES = 1024
 MAX_IMAGE_SIDE = 1 << 16
 MAX_LEVELS = 8
@@ -217,6 +224,10 @@ def unpack(data: bytes) -> tuple[Header, list[Group]]:
   if version > FORMAT_VERSION:
     raise BitstreamError(f"bitstream format version {version} is newer than this "
                          f"decoder's {FORMAT_VERSION} (future version)")
+  if version in RETIRED_VERSIONS:
+    raise BitstreamError(
+      f"bitstream format version {version} ({RETIRED_VERSIONS[version]}) is no longer "
+      f"read by this decoder (version {FORMAT_VERSION}); re-encode it from the RAW")
   if version != FORMAT_VERSION:
     raise BitstreamError(f"unsupported bitstream format version {version}")
   if not _FIXED.size + 1 <= hlen <= MAX_HEADER_BYTES:

@@ -15,15 +15,24 @@ to lane i % L at step i // L (steps t = 0..ceil(n/L)-1; lanes past the end of th
 step are idle). Words are serialised in decoder reading order: step-major, then lane
 (Giesen's interleaving), so no per-lane lengths are stored.
 
-Escape: value v with row k is bin `v - offset[k]` if that is in [0, support_k), else the
-escape bin `support_k` and v itself (int32) goes to the escape list, in symbol order.
+Escape: value v with row k is bin `b = v - offset[k]` if that is in [0, support_k),
+else the escape bin `support_k`, and the distance beyond the support goes to the escape
+list, in symbol order, as the zig-zag code
+    u = 2 (b - support_k)   if b >= support_k    (above the support)
+    u = -2 b - 1            if b < 0             (below the support)
+written as an unsigned LEB128 varint (7 bits per byte, low group first, high bit = more
+bytes follow; at most 5 bytes since |b| < 2^33; a multi-byte varint never ends in a
+zero byte, so every value has exactly one encoding). An escape costs the escape bin plus
+8 bits for values within 64 of the support edge, close to the likelihood the model
+charges (its floor, about 23 bits), where format version 1 paid a raw int32.
 
-Substream bytes (little-endian), for n > 0 symbols:
+Substream bytes, for n > 0 symbols (multi-byte fields little-endian):
 
-    u16 L | u32 state[L] | u16 word[W] | i32 escape_value[E]
+    u16 L | u32 state[L] | u16 word[W] | varint[0] ... varint[E-1]
 
-n = 0 gives b"". The decoder knows n (from the indexes) and E (the number of escape
-bins it decoded), so W = (len - 2 - 4L - 4E) / 2 and every field is checked.
+The decoder reads the words from the front as it decodes; when it is done it knows W
+(the words it consumed) and E (the escape bins it decoded), and the E varints must fill
+the rest of the substream exactly. n = 0 gives b"". Every field is checked.
 """
 
 from __future__ import annotations
@@ -48,11 +57,16 @@ __all__ = [
   "parse_substream",
   "split_body",
   "check_indexes",
+  "escape_varints",
+  "read_escape_varints",
+  "MAX_VARINT_BYTES",
 ]
 
 RANS_L = 1 << 16  # lower bound of the state interval
 MAX_LANES = 65535
 COARSE_BITS = 12  # decoder's coarse slot table: 2^12 buckets per row
+MAX_VARINT_BYTES = 5  # zig-zag escape codes are < 2^35
+_INT32 = np.iinfo(np.int32)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -133,34 +147,80 @@ def check_indexes(indexes: np.ndarray, num_scales: int) -> np.ndarray:
 
 def to_bins(symbols: np.ndarray, indexes: np.ndarray, rt: RansTables
             ) -> tuple[np.ndarray, np.ndarray]:
-  """int32 symbols (n,) -> (bins int32 (n,), escape values int32 (E,))."""
+  """int32 symbols (n,) -> (bins int32 (n,), zig-zag escape codes uint64 (E,))."""
   sym = np.asarray(symbols)
   if sym.shape != indexes.shape:
     raise ValueError(f"symbols {sym.shape} and indexes {indexes.shape} differ in shape")
   if sym.dtype.kind not in "iu" or (sym.size and (
-      sym.min() < np.iinfo(np.int32).min or sym.max() > np.iinfo(np.int32).max)):
+      sym.min() < _INT32.min or sym.max() > _INT32.max)):
     raise ValueError("symbols must be integers in the int32 range")
   b = sym.astype(np.int64) - rt.offset[indexes]
-  sup = rt.support[indexes]
+  sup = rt.support[indexes].astype(np.int64)
   esc = (b < 0) | (b >= sup)
   bins = np.where(esc, sup, b).astype(np.int32)
-  return bins, sym[esc].astype(np.int32)
+  be, se = b[esc], sup[esc]
+  codes = np.where(be < 0, -2 * be - 1, 2 * (be - se))
+  return bins, codes.astype(np.uint64)
 
 
-def from_bins(bins: np.ndarray, indexes: np.ndarray, escapes: np.ndarray,
+def from_bins(bins: np.ndarray, indexes: np.ndarray, codes: np.ndarray,
               rt: RansTables) -> np.ndarray:
-  """Inverse of `to_bins`; BitstreamError if the escape list does not fit."""
+  """Inverse of `to_bins`; BitstreamError if the escape codes do not fit."""
   sup = rt.support[indexes]
   esc = bins == sup
-  if int(esc.sum()) != escapes.size:
+  if int(esc.sum()) != codes.size:
     raise BitstreamError("escape count does not match the substream")
-  values = (bins.astype(np.int64) + rt.offset[indexes]).astype(np.int32)
-  if escapes.size:
-    eb = escapes.astype(np.int64) - rt.offset[indexes[esc]]
-    if np.any((eb >= 0) & (eb < sup[esc])):
-      raise BitstreamError("escaped value inside the table support (non-canonical)")
-    values[esc] = escapes
-  return values
+  values = bins.astype(np.int64) + rt.offset[indexes]
+  if codes.size:
+    u = codes.astype(np.int64)  # < 2^35
+    b = np.where(u & 1, -((u + 1) >> 1), sup[esc].astype(np.int64) + (u >> 1))
+    v = b + rt.offset[indexes[esc]]
+    if np.any((v < _INT32.min) | (v > _INT32.max)):
+      raise BitstreamError("escaped value outside the int32 range (corrupt)")
+    values[esc] = v
+  return values.astype(np.int32)
+
+
+def escape_varints(codes: np.ndarray) -> bytes:
+  """Zig-zag codes uint64 (E,) (< 2^35) -> their LEB128 varints, concatenated."""
+  u = np.asarray(codes, np.uint64)
+  if u.size == 0:
+    return b""
+  j = np.arange(MAX_VARINT_BYTES, dtype=np.uint64)
+  groups = (u[:, None] >> (np.uint64(7) * j)) & np.uint64(0x7F)
+  nbytes = 1 + (u[:, None] >> (np.uint64(7) * j[1:])).astype(bool).sum(axis=1)
+  keep = j[None, :] < nbytes[:, None]
+  more = j[None, :] < (nbytes[:, None] - 1)
+  region = (groups | (more.astype(np.uint64) << np.uint64(7))).astype(np.uint8)
+  return region[keep].tobytes()
+
+
+def read_escape_varints(region: bytes, num: int) -> np.ndarray:
+  """Parses exactly `num` varints that must fill `region`; zig-zag codes uint64 (num,).
+
+  BitstreamError if the region ends early or has bytes left over, or a varint is longer
+  than 5 bytes or not canonical.
+  """
+  raw = np.frombuffer(region, np.uint8)
+  if num == 0:
+    if raw.size:
+      raise BitstreamError(f"{raw.size} bytes after the last coder word (corrupt)")
+    return np.zeros(0, np.uint64)
+  ends = np.flatnonzero(raw < 0x80)
+  if ends.size < num:
+    raise BitstreamError("substream too short for its escape values")
+  if ends.size > num or int(ends[-1]) + 1 != raw.size:
+    raise BitstreamError("bytes left over after the escape values (corrupt)")
+  starts = np.concatenate([[0], ends[:-1] + 1])
+  lengths = ends - starts + 1
+  if lengths.max() > MAX_VARINT_BYTES:
+    raise BitstreamError("escape varint longer than 5 bytes (corrupt)")
+  if np.any((lengths > 1) & (raw[ends] == 0)):
+    raise BitstreamError("escape varint is not canonical (corrupt)")
+  j = np.arange(MAX_VARINT_BYTES)
+  pos = np.minimum(starts[:, None] + j, raw.size - 1)
+  digits = np.where(j < lengths[:, None], raw[pos] & 0x7F, 0).astype(np.uint64)
+  return (digits << (np.uint64(7) * j.astype(np.uint64))).sum(axis=1, dtype=np.uint64)
 
 
 def lane_layout(n: int, lanes: int) -> tuple[int, int]:
@@ -171,13 +231,13 @@ def lane_layout(n: int, lanes: int) -> tuple[int, int]:
   return num, (n + num - 1) // num if num else 0
 
 
-def pack_substream(states: np.ndarray, words: np.ndarray, escapes: np.ndarray) -> bytes:
-  """u16 L | u32 states[L] | u16 words[W] | i32 escapes[E] (little-endian)."""
+def pack_substream(states: np.ndarray, words: np.ndarray, codes: np.ndarray) -> bytes:
+  """u16 L | u32 states[L] | u16 words[W] | escape varints (see the module doc)."""
   return b"".join((
     np.uint16(states.size).astype("<u2").tobytes(),
     np.asarray(states, "<u4").tobytes(),
     np.asarray(words, "<u2").tobytes(),
-    np.asarray(escapes, "<i4").tobytes(),
+    escape_varints(codes),
   ))
 
 
@@ -201,9 +261,10 @@ def parse_substream(data: bytes, n: int, lanes: int | None) -> SubstreamView:
       f"substream lane count {num} invalid for {n} symbols"
       + (f" (expected {expected})" if expected is not None else ""))
   end = 2 + 4 * num
-  if len(data) < end or (len(data) - end) % 2:
+  if len(data) < end:
     raise BitstreamError(f"substream of {len(data)} bytes is truncated")
-  if len(data) - end > 6 * n:
+  # A symbol emits at most one 16-bit word and one escape varint (<= 5 bytes).
+  if len(data) - end > (2 + MAX_VARINT_BYTES) * n:
     raise BitstreamError(f"substream of {len(data)} bytes is too long for {n} symbols")
   states = np.frombuffer(data, "<u4", count=num, offset=2).astype(np.uint32)
   if np.any(states < RANS_L):
@@ -211,11 +272,12 @@ def parse_substream(data: bytes, n: int, lanes: int | None) -> SubstreamView:
   return SubstreamView(lanes=num, states=states, body=data[end:])
 
 
-def split_body(view: SubstreamView, num_escapes: int) -> tuple[int, np.ndarray]:
-  """(W, escapes int32 (E,)) given E; BitstreamError if sizes do not fit."""
-  esc_bytes = 4 * num_escapes
-  if esc_bytes > len(view.body):
-    raise BitstreamError("substream too short for its escape values")
-  w_bytes = len(view.body) - esc_bytes
-  esc = np.frombuffer(view.body, "<i4", count=num_escapes, offset=w_bytes).astype(np.int32)
-  return w_bytes // 2, esc
+def split_body(view: SubstreamView, num_words: int, num_escapes: int) -> np.ndarray:
+  """Zig-zag escape codes uint64 (E,) after the W words the decoder consumed.
+
+  BitstreamError if the words overran the substream or the E varints do not fill the
+  rest of it exactly.
+  """
+  if 2 * num_words > len(view.body):
+    raise BitstreamError("substream words exhausted (truncated or corrupt)")
+  return read_escape_varints(view.body[2 * num_words :], num_escapes)

@@ -342,10 +342,10 @@ class JaxRans:
     ends = np.cumsum(emit.reshape(kb, -1).sum(axis=1))
     for j, k in enumerate(live):
       lo = int(ends[j - 1]) if j else 0
-      escapes = (fmt.to_bins(*prepared[k], rt)[1] if num_esc[j]
-                 else np.zeros(0, np.int32))
+      codes = (fmt.to_bins(*prepared[k], rt)[1] if num_esc[j]
+               else np.zeros(0, np.uint64))
       out[k] = fmt.pack_substream(states[j, : counts[k]], stream[lo : int(ends[j])],
-                                  escapes)
+                                  codes)
     return out
 
   def decode_many(self, datas: list[bytes], indexes: list[np.ndarray], *,
@@ -381,9 +381,10 @@ class JaxRans:
               for k in live]
     base = np.zeros(kb, np.int32)
     base[: len(live)] = np.concatenate([[0], np.cumsum([b.size for b in bodies])[:-1]])
-    # A symbol emits at most one word and one escape value, so a body holds at most
-    # 3 n_k 16-bit units (checked by parse_substream): the size depends on the grid.
-    wbuf = np.empty(3 * steps * kb * lm, np.uint16)  # only [0, total words) is read
+    # A symbol emits at most one word and one escape varint (<= 5 bytes), so a body
+    # holds at most 3.5 n_k 16-bit units (checked by parse_substream): the size
+    # depends on the grid.
+    wbuf = np.empty(4 * steps * kb * lm, np.uint16)  # only [0, total words) is read
     cat = np.concatenate(bodies)
     wbuf[: cat.size] = cat
     n_out = steps * kb * lm  # >= the symbols; a function of the grid: no recompiles
@@ -399,13 +400,13 @@ class JaxRans:
       raise BitstreamError(f"substream(s) {bad} did not decode to the initial state")
     for j, k in enumerate(live):
       lo, hi = int(starts[j]), int(starts[j]) + sizes[j]
-      num_words, escapes = fmt.split_body(views[k], int(num_esc[j]))
-      if int(ptr[j]) != num_words:
-        raise BitstreamError(f"substream {k}: {int(ptr[j])} words decoded, "
-                             f"{num_words} present (corrupt)")
+      try:
+        codes = fmt.split_body(views[k], int(ptr[j]), int(num_esc[j]))
+      except BitstreamError as e:
+        raise BitstreamError(f"substream {k}: {e}") from None
       v = values[lo:hi]
-      if escapes.size:  # v = bin + offset, so v - offset are the bins
-        v = fmt.from_bins(v - rt.offset[idxs[k]], idxs[k], escapes, rt)
+      if codes.size:  # v = bin + offset, so v - offset are the bins
+        v = fmt.from_bins(v - rt.offset[idxs[k]], idxs[k], codes, rt)
       out[k] = v
 
 

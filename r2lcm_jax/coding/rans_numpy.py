@@ -45,7 +45,7 @@ def encode(symbols: np.ndarray, indexes: np.ndarray,
   """Encodes int32 symbols (n,) with table rows `indexes` (n,) into one substream."""
   rt = as_rans_tables(tables)
   idx = fmt.check_indexes(indexes, rt.support.size)
-  bins, escapes = fmt.to_bins(symbols, idx, rt)
+  bins, codes = fmt.to_bins(symbols, idx, rt)
   n = idx.size
   num, steps = fmt.lane_layout(n, lanes)
   if n == 0:
@@ -65,7 +65,7 @@ def encode(symbols: np.ndarray, indexes: np.ndarray,
     emit[t] = e
     x = np.where(e, x >> _SIXTEEN, x)
     x = np.where(v, ((x // f) << p) + x % f + start[t], x)
-  return fmt.pack_substream(x.astype(np.uint32), words[emit], escapes)
+  return fmt.pack_substream(x.astype(np.uint32), words[emit], codes)
 
 
 def decode(data: bytes, indexes: np.ndarray, tables: CodingTables | fmt.RansTables,
@@ -106,7 +106,7 @@ def decode(data: bytes, indexes: np.ndarray, tables: CodingTables | fmt.RansTabl
     ptr += cnt
   bins = bins.reshape(-1)[:n]
   num_esc = int(np.count_nonzero(bins == rt.support[idx]))
-  num_words, escapes = fmt.split_body(view, num_esc)
-  if ptr != num_words or np.any(x != np.uint64(fmt.RANS_L)):
+  if np.any(x != np.uint64(fmt.RANS_L)):
     raise BitstreamError("substream did not decode to the initial coder state (corrupt)")
-  return fmt.from_bins(bins, idx, escapes, rt)
+  codes = fmt.split_body(view, ptr, num_esc)
+  return fmt.from_bins(bins, idx, codes, rt)

@@ -1,4 +1,5 @@
-"""Format freeze: a committed version-1 bitstream decodes and re-encodes byte for byte."""
+"""Format freeze: a committed bitstream of the current version decodes and re-encodes
+byte for byte; the committed version-1 file (raw int32 escapes) is refused clearly."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import pathlib
 import numpy as np
 import pytest
 
-from r2lcm_jax.coding import backends, bitstream, substreams
+from r2lcm_jax.coding import backends, bitstream, rans_format, substreams
 from r2lcm_jax.entropy.tables import CodingTables, build_gaussian_tables
+from r2lcm_jax.errors import BitstreamError
 
-GOLDEN = pathlib.Path(__file__).with_name("golden") / "rans_v1.npz"
+FOLDER = pathlib.Path(__file__).with_name("golden")
+GOLDEN = FOLDER / f"rans_v{bitstream.FORMAT_VERSION}.npz"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,8 @@ def test_golden_bitstream_decodes_and_reencodes_identically(golden, name):
   blob = data["bitstream"].tobytes()
   header, groups = bitstream.unpack(blob)
   assert header.table_fingerprint == tables.fingerprint
-  assert header.version == 1 and header.coder_id == backends.CODER_RANS
+  assert header.version == bitstream.FORMAT_VERSION
+  assert header.coder_id == backends.CODER_RANS
   backend = backends.backend_for_coder(header.coder_id, prefer=name)
   rebuilt = []
   for g in groups:
@@ -49,3 +53,21 @@ def test_golden_bitstream_decodes_and_reencodes_identically(golden, name):
       tables, lanes=max(lanes, default=1))
     rebuilt.append(bitstream.Group(g.name, again))
   assert bitstream.pack(header, rebuilt) == blob
+
+
+def test_golden_exercises_escapes_of_every_varint_length(golden):
+  data, tables = golden
+  assert bitstream.FORMAT_VERSION == 2
+  rt = rans_format.rans_tables(tables)
+  codes = np.concatenate([
+    rans_format.to_bins(data[f"{g}/symbols"], data[f"{g}/indexes"], rt)[1]
+    for g in ("hyper/0", "main/0", "main/2")])
+  lengths = {len(rans_format.escape_varints(np.array([c], np.uint64))) for c in codes}
+  assert {1, 2, 3, 4, 5} <= lengths
+
+
+def test_version_1_file_is_refused_with_the_reason():
+  with np.load(FOLDER / "rans_v1.npz", allow_pickle=False) as z:
+    blob = np.asarray(z["bitstream"]).tobytes()
+  with pytest.raises(BitstreamError, match="version 1 .*no longer read"):
+    bitstream.unpack(blob)

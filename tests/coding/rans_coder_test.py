@@ -210,3 +210,45 @@ def test_float_assisted_division_of_the_encoder_is_exact_at_the_edges():
                                        jnp.asarray(f.astype(np.uint32)))
   np.testing.assert_array_equal(np.asarray(q), x // f)
   np.testing.assert_array_equal(np.asarray(r), x % f)
+
+
+@settings(max_examples=80, deadline=None)
+@given(codes=st.lists(st.integers(0, 2**35 - 1), max_size=40),
+       extra=st.binary(min_size=1, max_size=7))
+def test_escape_varints_parse_back_exactly_and_refuse_extra_bytes(codes, extra):
+  c = np.asarray(codes, np.uint64)
+  region = rans_format.escape_varints(c)
+  assert len(region) == sum(max(1, -(-int(v).bit_length() // 7)) for v in codes)
+  np.testing.assert_array_equal(rans_format.read_escape_varints(region, len(codes)), c)
+  with pytest.raises(BitstreamError):
+    rans_format.read_escape_varints(region + extra, len(codes))
+  if codes:
+    with pytest.raises(BitstreamError):
+      rans_format.read_escape_varints(region[:-1], len(codes))
+
+
+def test_non_canonical_long_or_missing_varints_are_refused():
+  ok = rans_format.escape_varints(np.asarray([300], np.uint64))
+  assert ok == bytes([0xAC, 0x02])  # LEB128: low 7 bits first, high bit = more
+  for bad, why in [(bytes([0x80 | 5, 0x00]), "canonical"),
+                   (bytes([0x80] * 5 + [0x01]), "longer"),
+                   (bytes([0x85]), "too short")]:
+    with pytest.raises(BitstreamError, match=why):
+      rans_format.read_escape_varints(bad, 1)
+
+
+def test_an_escape_just_outside_the_support_costs_the_escape_bin_and_one_byte():
+  tables = build_gaussian_tables()
+  rt = rans_format.rans_tables(tables)
+  n = 4096
+  idx = np.zeros(n, np.int32)  # scale 0.01: support {0}, escape bin of frequency 1
+  sym = np.where(np.arange(n) % 64 == 0, 22, 0).astype(np.int32)  # 64 escapes
+  data = rans_numpy.encode(sym, idx, tables, lanes=1)
+  bins, codes = rans_format.to_bins(sym, idx, rt)
+  assert codes.size == 64 and int(codes.max()) < 128
+  esc_freq = int(rt.freq[0, rt.support[0]])
+  bin_bits = -np.log2(rt.freq[0, bins] / 2.0**16).sum()
+  assert esc_freq == 1
+  # states + words (the bins' information content, within a word) + one byte per escape
+  assert 8 * len(data) <= 16 + 32 + bin_bits + 16 + 64 * 8
+  np.testing.assert_array_equal(rans_numpy.decode(data, idx, tables), sym)

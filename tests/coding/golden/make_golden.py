@@ -1,4 +1,5 @@
-"""Regenerates `rans_v1.npz`: a frozen format-version-1 bitstream and what it codes.
+"""Writes `rans_v<FORMAT_VERSION>.npz`: a frozen bitstream of the current format version
+and what it codes (older files stay in this folder: the tests check they are refused).
 
 Run only when the format version changes on purpose:
   .venv/bin/python tests/coding/golden/make_golden.py
@@ -28,7 +29,7 @@ def main() -> None:
     idx = rng.integers(0, 64, n).astype(np.int32)
     sym = np.rint(rng.normal(0, tables.scale_table[idx] * 1.2)).astype(np.int32)
     if n:
-      sym[:: max(1, n // 7)] = [40000, -32768, 250, -250, 32767, 7, -9, 1][: sym[
+      sym[:: max(1, n // 7)] = [2**31 - 1, -2**31, 3_000_000, -250, 40000, 7, -9, 1][: sym[
         :: max(1, n // 7)].size]
     arrays[f"{name}/symbols"] = sym
     arrays[f"{name}/indexes"] = idx
@@ -42,7 +43,7 @@ def main() -> None:
     padded_hw=(256, 336), crop=(3, 1, 250, 333), latent_shapes=((4, 6, 4), (64, 84, 8)),
     num_steps=4, drop_steps=1, gamma_milli=500, lanes=16)
   data = bitstream.pack(header, groups)
-  out = pathlib.Path(__file__).with_name("rans_v1.npz")
+  out = pathlib.Path(__file__).with_name(f"rans_v{bitstream.FORMAT_VERSION}.npz")
   np.savez_compressed(
     out, bitstream=np.frombuffer(data, np.uint8), cdf=tables.cdf,
     cdf_length=tables.cdf_length, offset=tables.offset, scale_table=tables.scale_table,
