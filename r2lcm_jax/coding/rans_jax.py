@@ -9,7 +9,8 @@ cumulative sum of the lanes that need a word, so the interleaved word order of t
 format is reproduced exactly. Grid sizes are rounded up to a few buckets so that
 repeated calls with similar sizes reuse the compiled program (idle cells are masked).
 Host-side NumPy does only the layout (scatter into the grid), the compaction of emitted
-words and the byte packing. With `devices=[d0, d1, ...]` the substream axis is split over
+words, the byte packing and, in the decoder, reading each substream's symbols out of the
+decoded grid (a strided slice per substream). With `devices=[d0, d1, ...]` the substream axis is split over
 the devices by `jax.shard_map` (e.g. two XLA:CPU devices, `jax_num_cpu_devices=2`, run the
 scan on both cores); the bytes are the same.
 
@@ -200,18 +201,6 @@ def _decode_grid(packed, coarse, fine, offset, support, wbuf, idx_flat, base, st
   return bins, x, ptr, num_esc
 
 
-def _ungrid(bins, idx_flat, offset, support, starts, lanes_k, n_out):
-  """Flat values int32 (n_out,) and escape flags from the grid of bins."""
-  _, k, lm = bins.shape
-  i = jnp.arange(n_out, dtype=jnp.int32)
-  sub = jnp.searchsorted(starts, i, side="right").astype(jnp.int32) - 1
-  j = i - starts[sub]
-  lk = jnp.maximum(lanes_k[sub], 1)
-  b = jnp.take(bins.reshape(-1), ((j // lk) * k + sub) * lm + j % lk, mode="clip")
-  r = idx_flat[:n_out]
-  return b + offset[r], b == support[r]
-
-
 _P = jax.sharding.PartitionSpec
 _GRID = _P(None, "k", None)
 
@@ -237,17 +226,7 @@ def _compiled(kind: str, devices: tuple | None):
                            in_specs=in_specs, out_specs=out_specs,
                            check_vma=False)(*args)
 
-  if kind == "encode":
-    return jax.jit(fn, static_argnames=static)
-
-  def decode(packed, coarse, fine, offset, support, wbuf, idx_flat, base, states, starts,
-             counts, lanes_k, *, n_out, **static_kw):
-    bins, x, ptr, num_esc = fn(packed, coarse, fine, offset, support, wbuf, idx_flat,
-                               base, states, starts, counts, lanes_k, **static_kw)
-    values, esc = _ungrid(bins, idx_flat, offset, support, starts, lanes_k, n_out)
-    return values, esc, x, ptr, num_esc
-
-  return jax.jit(decode, static_argnames=static + ("n_out",))
+  return jax.jit(fn, static_argnames=static)
 
 
 class JaxRans:
@@ -388,26 +367,29 @@ class JaxRans:
     cat = np.concatenate(bodies)
     wbuf[: cat.size] = cat
     n_out = steps * kb * lm  # >= the symbols; a function of the grid: no recompiles
-    values, _, x, ptr, num_esc = self._decode_fn(
+    bins, x, ptr, num_esc = self._decode_fn(
       self._packed, self._coarse, self._fine, self._offset, self._support, wbuf,
       self._flat([idxs[k] for k in live], n_out), base, states, starts, ns, lanes_k,
-      precision=rt.precision, coarse_bits=rt.coarse_bits, steps=steps, lm=lm,
-      n_out=n_out)
-    values, x, ptr, num_esc = (np.asarray(a) for a in (values, x, ptr, num_esc))
+      precision=rt.precision, coarse_bits=rt.coarse_bits, steps=steps, lm=lm)
+    bins, x, ptr, num_esc = (np.asarray(a) for a in (bins, x, ptr, num_esc))
     if np.any(x != fmt.RANS_L):
       bad = sorted({live[j] for j in np.nonzero((x != fmt.RANS_L).any(axis=1))[0]
                     if j < len(live)})
       raise BitstreamError(f"substream(s) {bad} did not decode to the initial state")
     for j, k in enumerate(live):
-      lo, hi = int(starts[j]), int(starts[j]) + sizes[j]
       try:
         codes = fmt.split_body(views[k], int(ptr[j]), int(num_esc[j]))
       except BitstreamError as e:
         raise BitstreamError(f"substream {k}: {e}") from None
-      v = values[lo:hi]
-      if codes.size:  # v = bin + offset, so v - offset are the bins
-        v = fmt.from_bins(v - rt.offset[idxs[k]], idxs[k], codes, rt)
-      out[k] = v
+      # Symbol i of substream j sits at step i // L_j, lane i % L_j: a strided slice of
+      # the grid, read in row-major order (on the host: a gather with a per-element
+      # division costs more than the scan on XLA:CPU when K > 1).
+      lk = int(lanes_k[j])
+      b = bins[: -(-sizes[j] // lk), j, :lk].reshape(-1)[: sizes[j]]
+      if codes.size:
+        out[k] = fmt.from_bins(b, idxs[k], codes, rt)
+      else:  # every bin is a regular one (num_esc counted the escape bins)
+        out[k] = b + rt.offset[idxs[k]]
 
 
 def encode(symbols: np.ndarray, indexes: np.ndarray,
