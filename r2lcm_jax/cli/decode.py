@@ -33,3 +33,9 @@ def main(argv: list[str]) -> None:
   print(f"decoded    {w}x{h} raw-RGB -> {_OUT.value}")
   print(f"seconds    network {result.seconds['network']:.2f}, "
         f"coding {result.seconds['coding']:.2f}")
+
+
+if __name__ == "__main__":  # python -m r2lcm_jax.cli.decode [flags]
+  from r2lcm_jax.cli.main import run_subcommand
+
+  run_subcommand("decode", main)

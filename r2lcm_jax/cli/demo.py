@@ -44,3 +44,9 @@ def main(argv: list[str]) -> None:
                     gamma=_GAMMA.value)
   for line in report.lines:
     print(line, flush=True)
+
+
+if __name__ == "__main__":  # python -m r2lcm_jax.cli.demo [flags]
+  from r2lcm_jax.cli.main import run_subcommand
+
+  run_subcommand("demo", main)

@@ -43,3 +43,9 @@ def main(argv: list[str]) -> None:
         f"{files.bpp_metadata:.4f} bpp; estimated {r.estimated_bits / 8:.0f} bytes)")
   print(f"total      {files.bpp_total:.4f} bpp (sRGB + metadata)")
   print(f"seconds    network {r.seconds['network']:.2f}, coding {r.seconds['coding']:.2f}")
+
+
+if __name__ == "__main__":  # python -m r2lcm_jax.cli.encode [flags]
+  from r2lcm_jax.cli.main import run_subcommand
+
+  run_subcommand("encode", main)

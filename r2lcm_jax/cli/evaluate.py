@@ -61,3 +61,9 @@ def main(argv: list[str]) -> None:
   print(PROTOCOL)
   print((out / "summary.md").read_text())
   print(f"{len(rows)} runs; reports in {out}")
+
+
+if __name__ == "__main__":  # python -m r2lcm_jax.cli.evaluate [flags]
+  from r2lcm_jax.cli.main import run_subcommand
+
+  run_subcommand("eval", main)

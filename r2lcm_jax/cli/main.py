@@ -16,7 +16,7 @@ from types import ModuleType
 
 from r2lcm_jax.errors import R2lcmError
 
-__all__ = ["SUBCOMMANDS", "run"]
+__all__ = ["SUBCOMMANDS", "run", "run_subcommand"]
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -88,16 +88,26 @@ def run(argv: list[str] | None = None) -> None:
         print(f"r2lcm: subcommand {name!r} is not available in this build", file=sys.stderr)
         sys.exit(2)
       raise
+  run_subcommand(name, module.main, rest)
+
+
+def run_subcommand(name: str, main, argv: list[str] | None = None) -> None:
+  """Runs one subcommand's `main` under absl with the CLI's error contract.
+
+  Also what `python -m r2lcm_jax.cli.<module>` runs (each subcommand module calls it
+  under `if __name__ == "__main__"`). `argv`: the flags after the subcommand (default
+  `sys.argv[1:]`).
+  """
   from absl import app
 
   def _main(args: list[str]) -> None:
     try:
-      module.main(args)
+      main(args)
     except R2lcmError as err:
       print(f"r2lcm {name}: error: {err}", file=sys.stderr)
       sys.exit(2)
 
-  app.run(_main, argv=[f"r2lcm {name}"] + rest)
+  app.run(_main, argv=[f"r2lcm {name}"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -43,3 +43,9 @@ def main(argv: list[str]) -> None:
   fp = save_params(_OUTPUT.value, params, cfg)
   print(f"ported {len(sd)} tensors from {_INPUT.value} -> {_OUTPUT.value}"
         f" (fingerprint {fp.hex()[:16]})")
+
+
+if __name__ == "__main__":  # python -m r2lcm_jax.cli.port_checkpoint [flags]
+  from r2lcm_jax.cli.main import run_subcommand
+
+  run_subcommand("port-checkpoint", main)

@@ -113,3 +113,9 @@ def main(argv: list[str]) -> None:
     raise ConfigError(f"usage: r2lcm prior {{{','.join(ACTIONS)}}} [flags] "
                       f"(got {' '.join(argv[1:]) or 'no action'})")
   {"train": _train, "build": _build, "reconstruct": _reconstruct}[argv[1]]()
+
+
+if __name__ == "__main__":  # python -m r2lcm_jax.cli.prior [flags]
+  from r2lcm_jax.cli.main import run_subcommand
+
+  run_subcommand("prior", main)

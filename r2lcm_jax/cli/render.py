@@ -191,3 +191,9 @@ def main(argv: list[str]) -> None:
           f" {[round(v, 3) for v in e['isp']['wb']]}  ccm {e['isp']['ccm_source']}")
   print(f"rendered {len(entries)} image(s) into {_OUTPUT.value} in {time.perf_counter() - t0:.1f} s"
         f" (manifest: {pathlib.Path(_OUTPUT.value) / 'manifest.json'})")
+
+
+if __name__ == "__main__":  # python -m r2lcm_jax.cli.render [flags]
+  from r2lcm_jax.cli.main import run_subcommand
+
+  run_subcommand("render", main)

@@ -37,3 +37,8 @@ def main(argv: list[str]) -> None:
   state = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value, profile_steps=_PROFILE_STEPS.value)
   print(f"trained to step {int(state.step)}; checkpoints in {_WORKDIR.value}/ckpt")
 
+
+if __name__ == "__main__":  # python -m r2lcm_jax.cli.train [flags]
+  from r2lcm_jax.cli.main import run_subcommand
+
+  run_subcommand("train", main)

@@ -114,15 +114,22 @@ class DecodingStepCoder(StepCoder):
     if group not in self._groups:
       raise BitstreamError(f"bitstream has no coding group {group!r}")
     self._used.add(group)
-    return np.asarray(
-      self._timed(
+    try:
+      symbols = self._timed(
         lambda: substreams.decode_group(
           self._groups[group], indexes, self._tables, backend=self._backend,
           workers=self._workers,
         )
-      ),
-      np.int32,
-    )
+      )
+    except BitstreamError as e:
+      # The container verified this group's CRC before decoding started.
+      raise BitstreamError(
+        f"group {group!r} does not decode ({e}). Its bytes passed their CRC, so the "
+        "decoder most likely derived other table indexes than the encoder: the same "
+        "model computing different floats (another jaxlib build or hardware; see "
+        "r2lcm_jax.entropy.indexes), or a file written by another implementation"
+      ) from None
+    return np.asarray(symbols, np.int32)
 
   def unused_groups(self) -> list[str]:
     """Groups present in the bitstream that decoding never asked for."""

@@ -110,6 +110,21 @@ def test_corrupted_or_truncated_bitstreams_raise_bitstream_error(runner, tables,
       codec.decompress(srgb, data[:cut], runner, tables)
 
 
+def test_decoder_whose_numerics_differ_gets_an_error_that_says_so(runner, tables, image,
+                                                                 monkeypatch):
+  """A decoder that derives other table indexes (as different float numerics of the
+  network would) must fail with a message naming that cause, not "corrupt file"."""
+  from r2lcm_jax.entropy import indexes as entropy_indexes
+
+  raw, srgb = image
+  data = codec.compress(raw, srgb, runner, tables)
+  real = entropy_indexes.scale_indexes
+  monkeypatch.setattr(entropy_indexes, "scale_indexes",
+                      lambda *a, **k: np.minimum(np.asarray(real(*a, **k)) + 3, 63))
+  with pytest.raises(BitstreamError, match="passed their CRC.*other table indexes"):
+    codec.decompress(srgb, data, runner, tables)
+
+
 def test_tiled_synthesis_has_no_seams(runner, tables, image):
   raw, srgb = image
   data = codec.compress(raw, srgb, runner, tables)

@@ -1,0 +1,37 @@
+"""`python -m r2lcm_jax` and `python -m r2lcm_jax.cli.<module>` behave like `r2lcm`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _run(*args: str, cwd) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True,
+                        text=True, timeout=300)
+
+
+@pytest.mark.parametrize("entry", [("r2lcm_jax.cli.train",), ("r2lcm_jax", "train")])
+def test_train_module_entry_reports_missing_flags_in_one_line(tmp_path, entry):
+  out = _run(*entry, cwd=tmp_path)
+  assert out.returncode == 2
+  assert out.stderr.strip().splitlines()[-1] == (
+    "r2lcm train: error: --config and --workdir are required")
+  assert "Traceback" not in out.stderr
+
+
+def test_decode_module_entry_refuses_a_missing_file(tmp_path):
+  out = _run("r2lcm_jax.cli.decode", "--srgb", "missing.jpg", "--metadata", "missing.r2lcm",
+             "--out", "recon.tiff", cwd=tmp_path)
+  assert out.returncode == 2
+  assert out.stderr.strip().splitlines()[-1].startswith("r2lcm decode: error: ")
+  assert "Traceback" not in out.stderr
+  assert not (tmp_path / "recon.tiff").exists()
+
+
+def test_package_entry_without_a_subcommand_prints_usage(tmp_path):
+  out = _run("r2lcm_jax", cwd=tmp_path)
+  assert out.returncode == 2
+  assert "usage: r2lcm <subcommand>" in out.stdout
