@@ -12,6 +12,14 @@ entropy-parameter network), mean `mu`, scale `sigma`:
   `LB(p, likelihood_bound)`. LB = `lower_bound` (custom gradient).
 
 All arrays share one shape (e.g. (B, h, w, C)) and are computed in float32.
+
+q is clipped to [Q_MIN, Q_MAX] = [-64, 64] first, the range the codec's step sizes use
+(`entropy.indexes`). Unclipped, a diverging network's q beyond +-128 makes 2**q or
+2**-q overflow float32. Then the context model's dense quantisation of positions its
+step does not select gives inf or NaN, and `u_t * mask` turns that into NaN for every
+position. This was the cause of the non-finite losses seen in training (reproduced at lr
+1e-2: q reached -210 / +133 at unselected positions of the hyper level). Inside the
+range the clip is the identity, with gradient 1.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from r2lcm_jax.entropy.indexes import Q_MAX, Q_MIN
 from r2lcm_jax.entropy.lower_bound import lower_bound
 
 __all__ = ["quantize", "likelihood", "std_normal_cdf", "QUANT_MODES"]
@@ -39,6 +48,7 @@ def quantize(
   noise: jax.Array | None = None,
 ) -> jax.Array:
   """Quantises u with step 2**q around mu (see module doc); same shape as u."""
+  q = jnp.clip(q, Q_MIN, Q_MAX)
   if mode == "noise":
     if noise is None:
       raise ValueError("mode 'noise' needs the uniform noise array")
@@ -61,6 +71,7 @@ def likelihood(
   likelihood_bound: float = 1e-7,
 ) -> jax.Array:
   """Probability mass of the bin of width 2**q around u_tilde (see module doc)."""
+  q = jnp.clip(q, Q_MIN, Q_MAX)
   half = 0.5 * jnp.exp2(q)
   v = jnp.abs(u_tilde - mu)
   s = lower_bound(sigma, scale_bound)

@@ -254,3 +254,29 @@ def test_bfloat16_compute_keeps_float32_outputs_and_entropy_math():
     assert out[k].dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(out[k]))), k
   for lik in out["likelihoods"].values():
     assert lik.dtype == jnp.float32 and bool(jnp.all(lik >= cfg.likelihood_bound))
+
+
+def test_a_diverged_log2_step_does_not_turn_the_loss_into_nan():
+  """Regression: a diverging network predicted q = -210 / +133 at positions a context
+  step does not select (reproduced at lr 1e-3 and 1e-2); 2**-q overflowed float32 in
+  the hyper level's straight-through quantisation there and `u_t * mask` spread NaN over
+  the whole loss. q is now clipped to the codec's range [-64, 64] where it is
+  exponentiated. (A q of +64 everywhere still overflows the synthesis honestly: that is
+  a diverged model, which the training loop stops on.)"""
+  cfg = R2LCMConfig(**SMALL)
+  model = R2LCM(cfg)
+  params = init_params(cfg, jax.random.key(0))
+  c = cfg.latent_channels
+  for level in ("hyper", "main"):
+    last = params[level]["entropy_parameters"]["layers_7"]
+    last["bias"] = last["bias"].at[2 * c :].set(-200.0)
+  x, s = _inputs()
+
+  def loss(p):
+    out = model.apply({"params": p}, x, s, training=True,
+                      rngs={"gumbel": jax.random.key(1), "noise": jax.random.key(2)})
+    return rate_distortion(out, x)[0]
+
+  value, grads = jax.jit(jax.value_and_grad(loss))(params)
+  assert np.isfinite(float(value))
+  assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree_util.tree_leaves(grads))
