@@ -10,9 +10,9 @@ format is reproduced exactly. Grid sizes are rounded up to a few buckets so that
 repeated calls with similar sizes reuse the compiled program (idle cells are masked).
 Host-side NumPy does only the layout (scatter into the grid), the compaction of emitted
 words, the byte packing and, in the decoder, reading each substream's symbols out of the
-decoded grid (a strided slice per substream). With `devices=[d0, d1, ...]` the substream axis is split over
-the devices by `jax.shard_map` (e.g. two XLA:CPU devices, `jax_num_cpu_devices=2`, run the
-scan on both cores); the bytes are the same.
+decoded grid (a strided slice per substream). With `devices=[d0, d1, ...]` the substream
+axis is split over the devices by `jax.shard_map` (e.g. two XLA:CPU devices,
+`jax_num_cpu_devices=2`, run the scan on both cores); the bytes are the same.
 
 API:
   encode(symbols: int32 (n,), indexes: int32 (n,), tables, *, lanes: int) -> bytes

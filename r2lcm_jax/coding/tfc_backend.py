@@ -12,8 +12,9 @@ Tables: our CDF rows `[0, c_1, ..., 2^P]` (padded with 2^P) become TFC rows
 `[-P, 0, c_1, ..., 2^P, ...]`; the negative precision turns on TFC's overflow coding, whose
 escape symbol is the last non-zero-probability bin, i.e. exactly our escape bin. Values
 outside the support are then coded by TFC as escape + Elias-gamma magnitude + sign in
-uniform binary bins, inside the same stream (our rANS format instead stores the distance
-beyond the support as a varint after the words). TFC codes `v - offset[index]`, which must fit int32.
+uniform binary bins, inside the same stream (our rANS format instead stores the
+distance beyond the support as a varint after the words). TFC codes
+`v - offset[index]`, which must fit int32.
 
 The worker is found at `<repo>/.venv-tfc/bin/python` or `$R2LCM_TFC_PYTHON`, started on
 first use, owned by the backend object and stopped by `close()` (or the `with` block).

@@ -103,7 +103,8 @@ def test_future_version_truncation_and_crc_errors_say_what_is_wrong(coded):
 
 def _forge(header_body: bytes, table: bytes, payload: bytes = b"") -> bytes:
   """A file with correct CRCs around arbitrary header/table contents."""
-  head = bitstream.MAGIC + struct.pack("<HH", bitstream.FORMAT_VERSION, len(header_body)) + header_body
+  version = bitstream.FORMAT_VERSION
+  head = bitstream.MAGIC + struct.pack("<HH", version, len(header_body)) + header_body
   return (head + struct.pack("<I", zlib.crc32(head)) + table
           + struct.pack("<I", zlib.crc32(table)) + payload)
 
