@@ -28,7 +28,7 @@ import numpy as np
 from r2lcm_jax.codec import geometry, tiling
 from r2lcm_jax.codec.latent_coding import RateSettings, code_level
 from r2lcm_jax.codec.runner import ModelRunner
-from r2lcm_jax.codec.step_coders import DecodingStepCoder, EncodingStepCoder
+from r2lcm_jax.codec.step_coders import DecodingStepCoder, EncodingStepCoder, GroupRate
 from r2lcm_jax.coding import backends, bitstream, substreams
 from r2lcm_jax.coding.fingerprint import sha256_fingerprint
 from r2lcm_jax.entropy.tables import CodingTables
@@ -57,15 +57,6 @@ __all__ = [
 DEFAULT_TILE = 128  # latent pixels per tile core (512 image pixels)
 DEFAULT_HALO = 8  # latent pixels of context around a core (see codec.tiling)
 _MAX_GAMMA_MILLI = 1 << 20
-
-
-@dataclasses.dataclass(frozen=True)
-class GroupRate:
-  """Size of one coding group: symbols, the model's estimate (bits), real bytes."""
-
-  symbols: int
-  estimated_bits: float
-  bytes: int
 
 
 @dataclasses.dataclass
@@ -245,11 +236,8 @@ def compress_image(
   x_hat = None
   if reconstruct:
     x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
-  rates = {name: GroupRate(coder.group_symbols[name], coder.group_bits[name],
-                           sum(len(b) for b in subs))
-           for name, subs in coder.groups.items()}
   return CompressResult(data, y_hat, z_hat, x_hat, coder.estimated_bits, clock.seconds,
-                        rates)
+                        dict(coder.rates))
 
 
 def compress(

@@ -9,6 +9,7 @@ branch is where the integer symbols come from.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -17,8 +18,8 @@ from r2lcm_jax.coding import substreams
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.errors import BitstreamError
 
-__all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "plan_group",
-           "LANE_BUDGET"]
+__all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "GroupRate",
+           "plan_group", "LANE_BUDGET"]
 
 LANE_BUDGET = 0.003  # rANS lane states may cost at most this fraction of the payload
 
@@ -34,6 +35,15 @@ def plan_group(n: int, est_bits: float, *, max_lanes: int) -> tuple[int, int]:
   est_bytes = max(float(est_bits), 0.0) / 8.0
   lanes = int(min(max_lanes, max(1, LANE_BUDGET * est_bytes // 4), max(1, n)))
   return lanes, substreams.choose_num_substreams(n, est_bits, lanes=lanes)
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupRate:
+  """Size of one coding group: symbols, the model's estimate (bits), real bytes."""
+
+  symbols: int
+  estimated_bits: float
+  bytes: int
 
 
 class StepCoder(abc.ABC):
@@ -77,23 +87,25 @@ class EncodingStepCoder(StepCoder):
     self._backend = backend
     self._lanes = lanes
     self.groups: dict[str, list[bytes]] = {}
-    self.group_bits: dict[str, float] = {}
-    self.group_symbols: dict[str, int] = {}
-    self.estimated_bits = 0.0
+    self.rates: dict[str, GroupRate] = {}
+
+  @property
+  def estimated_bits(self) -> float:
+    """The model's estimate (sum of -log2 p) over every group coded so far."""
+    return sum(r.estimated_bits for r in self.rates.values())
 
   def symbols(self, group, indexes, compute, estimate):
     symbols = np.asarray(compute(), np.int32)
     bits = float(estimate(symbols))
-    self.estimated_bits += bits
-    self.group_bits[group] = bits
-    self.group_symbols[group] = int(symbols.size)
     lanes, num = plan_group(symbols.size, bits, max_lanes=self._lanes)
-    self.groups[group] = self._timed(
+    subs = self._timed(
       lambda: substreams.encode_group(
         symbols, indexes, self._tables, num_substreams=num, backend=self._backend,
         lanes=lanes,
       )
     )
+    self.groups[group] = subs
+    self.rates[group] = GroupRate(int(symbols.size), bits, sum(len(b) for b in subs))
     return symbols
 
 
