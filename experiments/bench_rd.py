@@ -282,7 +282,7 @@ def main(argv: list[str]) -> None:
               if vi == 0 else None)
       r2_dir = work / "r2lcm" / v.name
       rows += runs.run_r2lcm(pairs, runner, ckpt.tables, settings, v.name, r2_dir,
-                             error_max=_ERROR_MAX.value)
+                             error_max=_ERROR_MAX.value, manifest=manifest)
       if maps is not None:
         error_folder.mkdir(parents=True, exist_ok=True)
         for cam, name in firsts.items():

@@ -138,7 +138,7 @@ def run_demo(output: str | pathlib.Path, *, checkpoint: str | None = "default",
 
   t0 = time.perf_counter()
   enc = codec.compress_image(raw_rgb, srgb, runner, ckpt.tables, drop_steps=drop_steps,
-                             gamma=gamma)
+                             gamma=gamma, isp=params)
   t_enc = time.perf_counter() - t0
   images.atomic_write_bytes(files["metadata"], enc.data)
   bpp = 8 * len(enc.data) / (h * w)

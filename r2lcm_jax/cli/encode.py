@@ -2,7 +2,11 @@
 
     r2lcm encode --raw IMG.dng [--checkpoint CKPT|default] --out STEM [--jpeg_quality Q]
                  [--drop_steps D] [--gamma G] [--srgb FILE] [--backend jax|numpy|tfc]
-                 [--profile DIR]
+                 [--profile DIR] [--manifest ROOT/manifest.json]
+
+Models that reconstruct over the naive inverse ISP (base "isp_inverse") store the ISP
+parameters in the metadata: those of the RAW file, or of its `--manifest` entry when the
+sRGB given with --srgb was rendered by `r2lcm render` with other settings.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ _DROP = flags.DEFINE_integer("drop_steps", 0, "Main-level context steps not sent
 _GAMMA = flags.DEFINE_float("gamma", 0.0, "Coarser step 2^(q+gamma) on the last sent step.")
 _BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy coder.")
 _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to this folder.")
+_MANIFEST = flags.DEFINE_string(
+  "manifest", None, "r2lcm render manifest holding the ISP parameters of the --srgb image.")
 
 
 def main(argv: list[str]) -> None:
@@ -34,7 +40,7 @@ def main(argv: list[str]) -> None:
     files = encode_file(
       _RAW.value, _OUT.value, ckpt, runner, srgb_path=_SRGB.value,
       jpeg_quality=_JPEG.value, drop_steps=_DROP.value, gamma=_GAMMA.value,
-      backend=_BACKEND.value,
+      backend=_BACKEND.value, manifest=_MANIFEST.value,
     )
   r = files.result
   print(f"image      {files.width}x{files.height}")

@@ -56,8 +56,10 @@ def main(argv: list[str]) -> None:
   ckpt, runner = load_runner(_CKPT.value)
   out = pathlib.Path(_OUT.value)
   out.mkdir(parents=True, exist_ok=True)
+  manifest = pathlib.Path(_DATASET.value) / "manifest.json"
   rows = evaluate_pairs(pairs, runner, ckpt.tables, out, settings=settings,
-                        backend=_BACKEND.value, error_max=_ERROR_MAX.value)
+                        backend=_BACKEND.value, error_max=_ERROR_MAX.value,
+                        manifest=manifest if manifest.is_file() else None)
   print(PROTOCOL)
   print((out / "summary.md").read_text())
   print(f"{len(rows)} runs; reports in {out}")

@@ -38,6 +38,8 @@ from r2lcm_jax.errors import (
   InputError,
   ShapeMismatchError,
 )
+from r2lcm_jax.isp.pipeline import IspParams
+from r2lcm_jax.models import isp_base
 
 __all__ = [
   "CompressResult",
@@ -172,6 +174,7 @@ def compress_image(
   reconstruct: bool = False,
   tile: int = DEFAULT_TILE,
   halo: int = DEFAULT_HALO,
+  isp: IspParams | None = None,
 ) -> CompressResult:
   """Encodes the metadata of one image.
 
@@ -186,9 +189,14 @@ def compress_image(
     lanes: rANS lanes per substream.
     reconstruct: also run the decoder network on the encoder side (x_hat).
     tile, halo: tiling of the full-resolution networks, in latent pixels.
+    isp: the ISP parameters the sRGB was rendered with; required by (and only used
+      for) models with base "isp_inverse", which store them in the header.
 
   Returns:
-    CompressResult.
+    CompressResult (x_hat in raw-RGB units).
+
+  Raises:
+    InputError: bad settings, or an ISP-base model without `isp`.
   """
   raw = np.asarray(raw, np.float32)
   s = srgb_to_float(srgb)
@@ -196,6 +204,15 @@ def compress_image(
     raise ShapeMismatchError(f"raw must be (H, W, 3), got {raw.shape}")
   if raw.shape != s.shape:
     raise ShapeMismatchError(f"raw {raw.shape[:2]} and sRGB {s.shape[:2]} differ in size")
+  cfg = runner.config
+  isp_values = None
+  if isp_base.needs_isp(cfg):
+    if isp is None:
+      isp_base.base_image(cfg, s, None)  # raises the InputError that explains it
+    isp_values = isp_base.header_values(isp)
+    isp = isp_base.params_from_header(isp_values)  # exactly what the decoder will use
+  x_base = isp_base.base_image(cfg, s, isp)
+  raw = isp_base.to_residual(cfg, raw, x_base)
   T = runner.num_steps
   if not 0 <= drop_steps < T:
     raise InputError(f"drop_steps must be in 0..{T - 1}, got {drop_steps}")
@@ -230,12 +247,15 @@ def compress_image(
     drop_steps=drop_steps,
     gamma_milli=gamma_milli,
     lanes=lanes,
+    flags=bitstream.FLAG_ISP if isp_values is not None else 0,
+    isp=isp_values,
   )
   groups = [bitstream.Group(name, subs) for name, subs in coder.groups.items()]
   data = bitstream.pack(header, groups)
   x_hat = None
   if reconstruct:
-    x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
+    x_hat = isp_base.from_residual(
+      cfg, geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad), x_base)
   return CompressResult(data, y_hat, z_hat, x_hat, coder.estimated_bits, clock.seconds,
                         dict(coder.rates))
 
@@ -288,6 +308,11 @@ def _check_header(header: bitstream.Header, runner: ModelRunner, tables: CodingT
     raise BitstreamError("bitstream geometry is inconsistent with the image size/model")
   if not 0 <= header.drop_steps < T:
     raise BitstreamError(f"bitstream drop_steps {header.drop_steps} out of range")
+  if isp_base.needs_isp(runner.config) != (header.isp is not None):
+    raise BitstreamError(
+      "bitstream and model disagree on the ISP base: the model "
+      f"{'needs' if isp_base.needs_isp(runner.config) else 'has no use for'} the ISP "
+      f"block, the bitstream {'has' if header.isp is not None else 'has none'}")
 
 
 def decompress_image(
@@ -351,8 +376,12 @@ def decompress_image(
   unused = set(coder.unused_groups())
   if unused:
     raise BitstreamError(f"bitstream has unexpected coding groups {sorted(unused)}")
-  x_hat = _synthesis_tiled(run, y_hat, s_p, tile, halo)[0]
-  return DecompressResult(geometry.crop(x_hat, pad), y_hat, z_hat, header, clock.seconds)
+  x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
+  if header.isp is not None:
+    cfg = runner.config
+    x_hat = isp_base.from_residual(
+      cfg, x_hat, isp_base.base_image(cfg, s, isp_base.params_from_header(header.isp)))
+  return DecompressResult(x_hat, y_hat, z_hat, header, clock.seconds)
 
 
 def decompress(srgb: np.ndarray, data: bytes, model: ModelRunner, tables: CodingTables,

@@ -30,11 +30,14 @@ import numpy as np
 from tqdm import tqdm
 
 from r2lcm_jax import metrics
+from r2lcm_jax.baselines.naive_inverse import params_from_manifest
 from r2lcm_jax.codec import codec
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.data.nus import ImagePair, load_pair
 from r2lcm_jax.entropy.tables import CodingTables
+from r2lcm_jax.errors import InputError
 from r2lcm_jax.io import images
+from r2lcm_jax.models import isp_base
 
 __all__ = ["RateSetting", "ImageResult", "evaluate_pairs", "error_map_figure", "score_pair",
            "PROTOCOL"]
@@ -200,8 +203,17 @@ def evaluate_pairs(
   settings: Sequence[RateSetting] = (RateSetting(),),
   backend: str = "jax",
   error_max: float = 0.01,
+  manifest: str | os.PathLike | None = None,
 ) -> list[ImageResult]:
-  """Runs every pair through the codec at every setting; writes the reports."""
+  """Runs every pair through the codec at every setting; writes the reports.
+
+  `manifest` (an `r2lcm render` manifest) gives each image's ISP parameters to models
+  that reconstruct over the naive inverse (base "isp_inverse"); other models ignore it.
+  """
+  needs_isp = isp_base.needs_isp(runner.config)
+  if needs_isp and manifest is None:
+    raise InputError("this model reconstructs over the naive inverse ISP: it needs the "
+                     "dataset's render manifest (ROOT/manifest.json)")
   out = pathlib.Path(out_dir)
   (out / "bitstreams").mkdir(parents=True, exist_ok=True)
   (out / "error_maps").mkdir(exist_ok=True)
@@ -211,9 +223,10 @@ def evaluate_pairs(
     x, s = load_pair(pair)
     h, w = x.shape[:2]
     srgb_bytes = pathlib.Path(pair.srgb_path).stat().st_size
+    isp = params_from_manifest(manifest, pair.name) if needs_isp else None
     for setting in settings:
       enc = codec.compress_image(x, s, runner, tables, drop_steps=setting.drop_steps,
-                                 gamma=setting.gamma, backend=backend)
+                                 gamma=setting.gamma, backend=backend, isp=isp)
       path = out / "bitstreams" / f"{pair.camera}_{pair.name}_{setting.tag}.r2lcm"
       images.atomic_write_bytes(path, enc.data)
       data = path.read_bytes()

@@ -16,13 +16,14 @@ import pathlib
 
 import numpy as np
 
+from r2lcm_jax.baselines.naive_inverse import params_from_manifest
 from r2lcm_jax.codec import codec
 from r2lcm_jax.codec.checkpoint import CodecCheckpoint, load_checkpoint
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.errors import InputError, ShapeMismatchError
 from r2lcm_jax.io import images
-from r2lcm_jax.isp.pipeline import render_srgb
+from r2lcm_jax.isp.pipeline import IspParams, render_srgb
 
 __all__ = ["EncodedFiles", "load_runner", "read_encoder_inputs", "encode_file", "decode_file"]
 
@@ -65,13 +66,14 @@ def _check_writable(path: pathlib.Path) -> None:
 
 
 def read_encoder_inputs(
-  raw_path: str, srgb_path: str | None, jpeg_quality: int
-) -> tuple[np.ndarray, np.ndarray, bytes | None]:
-  """(raw float32 (H,W,3), sRGB uint8 (H,W,3), JPEG bytes or None).
+  raw_path: str, srgb_path: str | None, jpeg_quality: int, manifest: str | None = None
+) -> tuple[np.ndarray, np.ndarray, bytes | None, IspParams | None]:
+  """(raw float32 (H,W,3), sRGB uint8 (H,W,3), JPEG bytes or None, ISP parameters or None).
 
   A camera RAW (or INTEL-TAU PNG) is demosaiced and, without `srgb_path`, rendered with
   the project's ISP (JPEG at `jpeg_quality` when > 0). A 16-bit raw-RGB TIFF needs
-  `srgb_path`.
+  `srgb_path`. The ISP parameters are those of the render manifest entry named like the
+  RAW file when `manifest` is given, else the RAW's own (None for a raw-RGB TIFF).
   """
   p = pathlib.Path(raw_path)
   if not p.is_file():
@@ -103,7 +105,9 @@ def read_encoder_inputs(
     raise ShapeMismatchError(
       f"{srgb_path or raw_path}: sRGB {srgb.shape[:2]} and RAW {raw.shape[:2]} differ in size"
     )
-  return raw, srgb, jpeg
+  if manifest is not None:
+    params = params_from_manifest(manifest, p.stem)
+  return raw, srgb, jpeg, params
 
 
 def encode_file(
@@ -117,16 +121,18 @@ def encode_file(
   drop_steps: int = 0,
   gamma: float = 0.0,
   backend: str = "jax",
+  manifest: str | None = None,
 ) -> EncodedFiles:
   """Encodes one RAW file; writes STEM.{jpg|png} and STEM.r2lcm (see module doc)."""
   stem = pathlib.Path(out_stem)
-  raw, srgb, jpeg = read_encoder_inputs(raw_path, srgb_path, jpeg_quality)
+  raw, srgb, jpeg, isp = read_encoder_inputs(raw_path, srgb_path, jpeg_quality, manifest)
   srgb_out = stem.with_name(stem.name + (".jpg" if jpeg is not None else ".png"))
   meta_out = stem.with_name(stem.name + ".r2lcm")
   for path in (srgb_out, meta_out):
     _check_writable(path)
   result = codec.compress_image(
-    raw, srgb, runner, ckpt.tables, drop_steps=drop_steps, gamma=gamma, backend=backend
+    raw, srgb, runner, ckpt.tables, drop_steps=drop_steps, gamma=gamma, backend=backend,
+    isp=isp,
   )
   if jpeg is not None:
     images.atomic_write_bytes(srgb_out, jpeg)

@@ -9,12 +9,18 @@ Layout (all integers little-endian):
         coder_id u8 | flags u8 | table_fp 32 | model_fp 32 | srgb_fp 32 |
         image_hw 2 x u32 | padded_hw 2 x u32 | crop (top, left, h, w) 4 x u32 |
         num_steps u16 | drop_steps u16 | gamma_milli i32 | lanes u32 |
-        num_levels u8 | latent_shapes num_levels x (h u32, w u32, c u32)
+        num_levels u8 | latent_shapes num_levels x (h u32, w u32, c u32) |
+        [flags & FLAG_ISP] isp 14 x f32: wb (3), ccm (3x3, row-major), exposure,
+          tone_strength: the ISP the sRGB was rendered with, for models that
+          reconstruct over its naive inverse (`models.isp_base`)
     hcrc       u32      CRC32 of magic..body
     num_groups u32
     per group: name_len u8 | name (ASCII) | K u32 | payload crc32 u32 | K x u32 lengths
     tcrc       u32      CRC32 of the group table (num_groups .. last length)
     payload    the substreams of group 0 (in order), then group 1, ...
+
+Flags: bit 0 (FLAG_ISP) = the ISP block is present; other bits are refused (a reader
+that predates a flag refuses the file instead of misreading it).
 
 Versions: 1 stored rANS escape values as raw int32; 2 (current) stores them as
 zig-zag varints (`rans_format`). Version-1 files are refused with a message that says
@@ -35,6 +41,7 @@ API:
 from __future__ import annotations
 
 import dataclasses
+import math
 import struct
 import zlib
 
@@ -51,6 +58,8 @@ __all__ = [
   "MAX_IMAGE_SIDE",
   "MAX_GROUPS",
   "MAX_SUBSTREAMS_PER_GROUP",
+  "FLAG_ISP",
+  "ISP_VALUES",
 ]
 
 MAGIC = b"\x89R2LCM\r\n"
@@ -67,8 +76,12 @@ MAX_LANES = 65535
 MAX_GROUPS = 4096
 MAX_SUBSTREAMS_PER_GROUP = 65536
 MAX_NAME = 64
+FLAG_ISP = 1
+KNOWN_FLAGS = FLAG_ISP
+ISP_VALUES = 14
 _FIXED = struct.Struct("<BB32s32s32s8IHHiI")
 _SHAPE = struct.Struct("<3I")
+_ISP = struct.Struct(f"<{ISP_VALUES}f")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +102,9 @@ class Header:
     gamma_milli: gamma * 1000 (rate setting).
     lanes: maximum rANS lanes per substream the encoder allowed (informational: every
       rANS substream records the lanes it uses, chosen from its payload).
-    flags: reserved bits (0).
+    flags: FLAG_ISP or 0 (other bits reserved).
+    isp: ISP_VALUES float32-representable values (wb 3, ccm 9 row-major, exposure,
+      tone_strength) when flags has FLAG_ISP, else None.
     version: container format version.
   """
 
@@ -106,6 +121,7 @@ class Header:
   gamma_milli: int
   lanes: int
   flags: int = 0
+  isp: tuple[float, ...] | None = None
   version: int = FORMAT_VERSION
 
 
@@ -147,8 +163,16 @@ def _check_header(h: Header) -> None:
     bad("gamma_milli out of int32 range")
   if not 1 <= h.lanes <= MAX_LANES:
     bad(f"lanes {h.lanes} out of [1, {MAX_LANES}]")
-  if h.flags != 0:
-    bad(f"unknown flags {h.flags:#x}")
+  if h.flags & ~KNOWN_FLAGS:
+    bad(f"unknown flags {h.flags & ~KNOWN_FLAGS:#x}")
+  if bool(h.flags & FLAG_ISP) != (h.isp is not None):
+    bad("ISP flag and ISP block disagree")
+  if h.isp is not None:
+    v = h.isp
+    if len(v) != ISP_VALUES or not all(math.isfinite(x) for x in v):
+      bad(f"ISP block must hold {ISP_VALUES} finite values")
+    if min(v[0:3]) <= 0 or v[12] <= 0 or not 0 <= v[13] <= 1:
+      bad("ISP block: white balance and exposure must be positive, tone strength in [0, 1]")
 
 
 def _encode_name(name: str) -> bytes:
@@ -174,6 +198,8 @@ def pack(header: Header, groups: list[Group]) -> bytes:
     header.num_steps, header.drop_steps, header.gamma_milli, header.lanes,
   ) + bytes([len(header.latent_shapes)]) + b"".join(
     _SHAPE.pack(*s) for s in header.latent_shapes)
+  if header.isp is not None:
+    body += _ISP.pack(*header.isp)
   head = MAGIC + struct.pack("<HH", FORMAT_VERSION, len(body)) + body
   table = [struct.pack("<I", len(groups))]
   for g in groups:
@@ -278,8 +304,12 @@ def unpack(data: bytes) -> tuple[Header, list[Group]]:
 def _parse_header(body: bytes) -> Header:
   fields = _FIXED.unpack_from(body)
   num_levels = body[_FIXED.size]
-  if len(body) != _FIXED.size + 1 + num_levels * _SHAPE.size:
-    raise BitstreamError(f"header length {len(body)} does not match {num_levels} levels")
+  flags = fields[1]
+  end = _FIXED.size + 1 + num_levels * _SHAPE.size
+  if len(body) != end + (_ISP.size if flags & FLAG_ISP else 0):
+    raise BitstreamError(f"header length {len(body)} does not match {num_levels} levels"
+                         f"{' and the ISP block' if flags & FLAG_ISP else ''}")
+  isp = tuple(float(x) for x in _ISP.unpack_from(body, end)) if flags & FLAG_ISP else None
   shapes = tuple(
     _SHAPE.unpack_from(body, _FIXED.size + 1 + i * _SHAPE.size) for i in range(num_levels))
   (coder_id, flags, table_fp, model_fp, srgb_fp, ih, iw, ph, pw, top, left, ch, cw,
@@ -288,7 +318,7 @@ def _parse_header(body: bytes) -> Header:
     coder_id=coder_id, table_fingerprint=table_fp, model_fingerprint=model_fp,
     srgb_fingerprint=srgb_fp, image_hw=(ih, iw), padded_hw=(ph, pw),
     crop=(top, left, ch, cw), latent_shapes=shapes, num_steps=num_steps,
-    drop_steps=drop_steps, gamma_milli=gamma_milli, lanes=lanes, flags=flags,
+    drop_steps=drop_steps, gamma_milli=gamma_milli, lanes=lanes, flags=flags, isp=isp,
   )
   _check_header(header)
   return header

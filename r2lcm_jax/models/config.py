@@ -9,10 +9,11 @@ import jax.numpy as jnp
 
 from r2lcm_jax.errors import ConfigError
 
-__all__ = ["R2LCMConfig", "LEVELS", "COVERAGES"]
+__all__ = ["R2LCMConfig", "LEVELS", "COVERAGES", "BASES"]
 
 LEVELS = ("hyper", "main")
 COVERAGES = ("official", "full")
+BASES = ("none", "isp_inverse")
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
 
@@ -43,6 +44,15 @@ class R2LCMConfig:
     compute_dtype: "float32" | "bfloat16" (network activations; entropy math stays fp32).
     param_dtype: "float32".
     codec_seed: seed of the fixed Gumbel keys used by the order masks outside training.
+    base: what the network reconstructs (`models.isp_base`).
+      "none": the paper: x_hat = g_s(...), the raw-RGB itself.
+      "isp_inverse": our extension for sRGB rendered by a known global ISP: the
+        network codes and reconstructs the residual r = residual_gain * (x_raw - x_base)
+        over the naive inverse x_base = invert_render(sRGB, ISP parameters), and the
+        decoder returns x_base + r_hat / residual_gain. The ISP parameters travel in the
+        bitstream header (56 bytes).
+    residual_gain: scale of the residual domain (16: a typical residual of a few 1e-3
+      becomes a few 1e-2, the range the PyTorch-default initialisation produces).
   """
 
   N: int = 64
@@ -57,10 +67,16 @@ class R2LCMConfig:
   compute_dtype: str = "float32"
   param_dtype: str = "float32"
   codec_seed: int = 0
+  base: str = "none"
+  residual_gain: float = 16.0
 
   def __post_init__(self):
     if self.coverage not in COVERAGES:
       raise ConfigError(f"coverage must be one of {COVERAGES}, got {self.coverage!r}")
+    if self.base not in BASES:
+      raise ConfigError(f"base must be one of {BASES}, got {self.base!r}")
+    if not self.residual_gain > 0:
+      raise ConfigError(f"residual_gain must be positive, got {self.residual_gain}")
     for name in ("compute_dtype", "param_dtype"):
       if getattr(self, name) not in _DTYPES:
         raise ConfigError(f"{name} must be one of {tuple(_DTYPES)}")

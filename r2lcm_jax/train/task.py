@@ -52,9 +52,18 @@ def create_model_and_loss(
     # (jitting `model.init` compiled the whole forward pass, minutes on a CPU).
     return param_init.init_params(model_config, key)
 
+  # With an ISP base the batch "raw" is the residual domain (gain * (raw - base)); the
+  # distortion is measured back in raw-RGB units, so lmbda and the logged PSNR mean the
+  # same thing for every base.
+  gain = float(model_config.residual_gain) if model_config.base != "none" else 1.0
+
   def loss_fn(params, batch, rngs, training: bool):
     out = model.apply({"params": params}, batch["raw"], batch["srgb"], training=training, rngs=rngs)
-    return losses.rate_distortion(out, batch["raw"], lmbda=lmbda, distortion=distortion)
+    target = batch["raw"]
+    if gain != 1.0:
+      out = {**out, "x_hat": out["x_hat"] / gain}
+      target = target / gain
+    return losses.rate_distortion(out, target, lmbda=lmbda, distortion=distortion)
 
   return init_params, loss_fn
 
@@ -119,6 +128,41 @@ def _loaded(pairs: list) -> list[tuple[np.ndarray, np.ndarray]]:
   return [to_landscape(*load_pair(p)) if isinstance(p, ImagePair) else p for p in pairs]
 
 
+def _residual_pairs(data: ml_collections.ConfigDict, model_kwargs: Mapping[str, Any],
+                    pairs: list) -> list:
+  """For an ISP-base model: (gain * (raw - naive inverse), srgb) arrays; else `pairs`.
+
+  The ISP parameters of each image come from `<data.root>/manifest.json` (written by
+  `r2lcm render`).
+
+  Raises:
+    ConfigError: an ISP-base model on a source without ISP parameters (synthetic).
+    InputError: no manifest, or no entry for an image.
+  """
+  from r2lcm_jax.models import isp_base
+  from r2lcm_jax.models.config import R2LCMConfig
+
+  cfg = R2LCMConfig(**model_kwargs)
+  if not isp_base.needs_isp(cfg):
+    return pairs
+  if data.source != "nus":
+    raise ConfigError("model.base='isp_inverse' needs rendered data with a manifest (data.source='nus')")
+  import pathlib
+
+  from r2lcm_jax.baselines.naive_inverse import params_from_manifest
+  from r2lcm_jax.data.nus import ImagePair, load_pair
+
+  manifest = pathlib.Path(data.root) / "manifest.json"
+  out = []
+  for p in pairs:
+    assert isinstance(p, ImagePair)
+    isp = params_from_manifest(manifest, p.name)
+    raw, srgb = load_pair(p)  # base and residual are computed before any rotation
+    base = isp_base.base_image(cfg, srgb, isp)
+    out.append((isp_base.to_residual(cfg, raw, base), srgb))
+  return out
+
+
 def create_task(config: ml_collections.ConfigDict) -> Task:
   """The R2LCM `Task` described by `config` (see experiments/configs/common.py).
 
@@ -141,7 +185,8 @@ def create_task(config: ml_collections.ConfigDict) -> Task:
   if data.batch_size % num_processes:
     raise ConfigError(f"data.batch_size={data.batch_size} does not split over {num_processes} processes")
   patch, stride = int(data.patch_size), int(data.patch_stride)
-  store = PairStore(_image_pairs(data, "train", int(config.seed) * 1000))
+  model_kwargs = dict(config.model)
+  store = PairStore(_residual_pairs(data, model_kwargs, _image_pairs(data, "train", int(config.seed) * 1000)))
   train_iter = make_train_iter(
     store,
     patch_size=patch,
@@ -154,7 +199,8 @@ def create_task(config: ml_collections.ConfigDict) -> Task:
   steps_per_epoch = len(store.grid(patch, stride)) // int(data.batch_size)
   val_batches = []
   if data.val_split:
-    val_pairs = _loaded(_image_pairs(data, data.val_split, _VAL_SEED_OFFSET + int(config.seed) * 1000))
+    val_pairs = _loaded(_residual_pairs(
+      data, model_kwargs, _image_pairs(data, data.val_split, _VAL_SEED_OFFSET + int(config.seed) * 1000)))
     val_batches = create_validation_batches(val_pairs, int(data.val_crop), int(config.eval.batch_size))
-  init_params, loss_fn = create_model_and_loss(dict(config.model), patch, **config.loss)
+  init_params, loss_fn = create_model_and_loss(model_kwargs, patch, **config.loss)
   return Task(init_params, loss_fn, train_iter, val_batches, steps_per_epoch)
