@@ -130,3 +130,49 @@ def test_eval_writes_csv_summary_plots_and_error_maps(checkpoint, real_data, tmp
   assert len(list((out / "error_maps").glob("*.png"))) == 2
   assert "PSNR on [0,1]" in (out / "summary.md").read_text()
   shutil.rmtree(out)
+
+
+@pytest.fixture(scope="module")
+def isp_checkpoint(tmp_path_factory):
+  cfg = R2LCMConfig(N=8, latent_channels=4, base="isp_inverse", coverage="full")
+  d = tmp_path_factory.mktemp("isp_ckpt")
+  save_checkpoint(d, init_params(cfg, jax.random.key(0)), cfg)
+  return d
+
+
+def test_isp_base_model_through_the_cli_uses_the_raw_or_manifest_isp(
+    isp_checkpoint, real_data, tmp_path):
+  from r2lcm_jax.cli.render import render_inputs
+  from r2lcm_jax.coding import bitstream
+  from r2lcm_jax.isp.pipeline import IspParams
+  from r2lcm_jax.models import isp_base
+
+  src = real_data / "inteltau" / INTELTAU.format(2)
+  r = _r2lcm("encode", f"--raw={src}", f"--checkpoint={isp_checkpoint}",
+             f"--out={tmp_path / 'a'}", "--jpeg_quality=90")
+  assert r.returncode == 0, r.stderr
+  r = _r2lcm("decode", f"--srgb={tmp_path / 'a.jpg'}", f"--metadata={tmp_path / 'a.r2lcm'}",
+             f"--checkpoint={isp_checkpoint}", f"--out={tmp_path / 'a.tiff'}")
+  assert r.returncode == 0, r.stderr
+  assert images.read_image(tmp_path / "a.tiff").shape == (256, 384, 3)
+  # The sRGB of a render with other settings: the manifest's ISP is what is stored.
+  ds = tmp_path / "ds"
+  entries = render_inputs([str(src)], ds, camera="imx135", split="test", jpeg_quality=90,
+                          tone_strength=0.2, progress=False)
+  raw_tif = next((ds / "imx135" / "test" / "raw").iterdir())
+  srgb_jpg = next((ds / "imx135" / "test" / "sRGB").iterdir())
+  args = [f"--raw={raw_tif}", f"--srgb={srgb_jpg}", f"--checkpoint={isp_checkpoint}",
+          f"--out={tmp_path / 'b'}"]
+  r = _r2lcm("encode", *args)
+  assert r.returncode == 2 and "naive inverse ISP" in r.stderr
+  assert not (tmp_path / "b.r2lcm").exists()
+  r = _r2lcm("encode", *args, f"--manifest={ds / 'manifest.json'}")
+  assert r.returncode == 0, r.stderr
+  header, _ = bitstream.unpack((tmp_path / "b.r2lcm").read_bytes())
+  assert header.isp == isp_base.header_values(IspParams.from_dict(entries[0]["isp"]))
+  assert header.isp[13] == pytest.approx(0.2)
+  # eval finds the dataset's manifest by itself.
+  r = _r2lcm("eval", f"--dataset={ds}", f"--checkpoint={isp_checkpoint}",
+             f"--out={tmp_path / 'eval'}")
+  assert r.returncode == 0, r.stderr
+  assert (tmp_path / "eval" / "results.csv").is_file()
