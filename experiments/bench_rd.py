@@ -5,6 +5,7 @@
         [--r2lcm_config experiments/configs/rd_real.py[:args]] [--r2lcm_steps N]
         [--drop_steps 0,1,2,3] [--gammas 0.5,1,2] [--sam_steps 4,8,16,32] [--global_step 8]
         [--unet_steps N] [--unet_features F] [--max_test N] [--error_max 0.02] [--seed 0]
+        [--train_variant png]
 
 Steps (one command, seeded):
 1. Split the real RAWs by the fixed rule of `r2lcm_jax/benchmark/splits.py` (INTEL-TAU
@@ -12,7 +13,8 @@ Steps (one command, seeded):
 2. Render them with the project's ISP into one NUS-layout dataset per sRGB variant
    (`png` = lossless 8-bit sRGB, `qNN` = JPEG quality NN), optionally centre-cropped
    (`r2lcm_jax/benchmark/dataset.py`), in --work (default: a temporary folder, removed).
-3. Train what needs training on the train split of the `png` variant: R2LCM with the
+3. Train what needs training on the train split of the `png` variant (--train_variant
+   picks another, e.g. q90 for a model meant for JPEGs): R2LCM with the
    project's train loop and --r2lcm_config / --r2lcm_steps (skipped with --checkpoint),
    the U-Net de-rendering baseline with `baselines.unet_train` (--unet_steps).
 4. Evaluate on the test split of every variant, through real files: R2LCM over
@@ -72,6 +74,9 @@ _UNET_FEATURES = flags.DEFINE_integer("unet_features", 16, "U-Net width.")
 _UNET_BATCH = flags.DEFINE_integer("unet_batch", 8, "U-Net batch size (64x64 patches).")
 _MAX_TEST = flags.DEFINE_integer("max_test", 0, "At most this many test images per camera (0: all).")
 _ERROR_MAX = flags.DEFINE_float("error_max", 0.02, "Top of the error-map colour scale.")
+_TRAIN_VARIANT = flags.DEFINE_string(
+  "train_variant", "png", "sRGB variant(s), comma-separated, whose train splits R2LCM and "
+  "the U-Net learn from (several: their union, as the paper samples the JPEG quality).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the U-Net (R2LCM: the config's seed).")
 
 # Values --quick uses for flags not given on the command line.
@@ -109,8 +114,9 @@ def _crop(text: str) -> tuple[int, int] | None:
   return int(h), int(w)
 
 
-def _load_config(spec: str, root: pathlib.Path, steps: int):
-  """ml_collections config from `path.py[:args]` with data.root (and num_steps) set."""
+def _load_config(spec: str, roots: list[pathlib.Path], steps: int):
+  """ml_collections config from `path.py[:args]` with data.root (the roots joined by
+  os.pathsep) and num_steps set."""
   path, _, arg = spec.partition(":")
   p = pathlib.Path(path)
   if not p.is_absolute() and not p.is_file():
@@ -121,15 +127,15 @@ def _load_config(spec: str, root: pathlib.Path, steps: int):
   module = importlib.util.module_from_spec(mod_spec)
   mod_spec.loader.exec_module(module)
   config = module.get_config(arg or None)
-  config.data.root = str(root)
+  config.data.root = os.pathsep.join(str(r) for r in roots)
   if steps:
     config.num_steps = steps
   return config
 
 
-def _train_r2lcm(spec: str, steps: int, root: pathlib.Path, work: pathlib.Path,
+def _train_r2lcm(spec: str, steps: int, roots: list[pathlib.Path], work: pathlib.Path,
                  out: pathlib.Path, final_out: pathlib.Path) -> tuple[pathlib.Path, str]:
-  """Trains R2LCM on `root`'s train split; exports a codec checkpoint into `out` (the
+  """Trains R2LCM on the train splits of `roots`; exports a codec checkpoint into `out` (the
   staging folder that becomes `final_out`)."""
   import jax
 
@@ -137,7 +143,7 @@ def _train_r2lcm(spec: str, steps: int, root: pathlib.Path, work: pathlib.Path,
   from r2lcm_jax.models.config import R2LCMConfig
   from r2lcm_jax.train import loop
 
-  config = _load_config(spec, root, steps)
+  config = _load_config(spec, roots, steps)
   jax.config.update("jax_threefry_partitionable", True)
   t0 = time.perf_counter()
   state = loop.train_and_evaluate(config, work / "r2lcm_train")
@@ -147,7 +153,9 @@ def _train_r2lcm(spec: str, steps: int, root: pathlib.Path, work: pathlib.Path,
   m = config.model
   return ckpt_dir, (f"R2LCM trained here: config `{spec}`, {int(state.step)} steps "
                     f"(N={m.N}, C={m.latent_channels}, T={m.num_steps}, lambda {config.loss.lmbda}, "
-                    f"patches {config.data.patch_size}, batch {config.data.batch_size}) in "
+                    f"patches {config.data.patch_size}, batch {config.data.batch_size}, base "
+                    f"{m.get('base', 'none')}) on the train split of "
+                    f"{', '.join(f'`{r.name}`' for r in roots)} in "
                     f"{seconds:.0f} s; checkpoint exported to `{_rel(final_out / ckpt_dir.name)}`")
 
 
@@ -224,13 +232,18 @@ def main(argv: list[str]) -> None:
   try:
     logging.info("rendering %d files into %s", len(plan), work)
     roots = dataset.render_variants(plan, work / "data", variants, crop=crop)
-    png_root = roots.get("png") or roots[variants[0].name]
+    train_variants = [t for t in _TRAIN_VARIANT.value.split(",") if t]
+    missing = [t for t in train_variants if t not in roots]
+    if missing or not train_variants:
+      raise ConfigError(f"--train_variant={_TRAIN_VARIANT.value}: {missing or 'none'} not "
+                        f"among --variants ({', '.join(roots)})")
+    train_roots = [roots[t] for t in train_variants]
     has_train = any(e.split == "train" for e in plan)
 
     if checkpoint:
       ckpt_dir, r2lcm_budget = pathlib.Path(str(checkpoint)), f"R2LCM checkpoint given: `{_rel(checkpoint)}` (not trained here)"
     elif has_train:
-      ckpt_dir, r2lcm_budget = _train_r2lcm(_R2LCM_CONFIG.value, _R2LCM_STEPS.value, png_root,
+      ckpt_dir, r2lcm_budget = _train_r2lcm(_R2LCM_CONFIG.value, _R2LCM_STEPS.value, train_roots,
                                             work, out, final_out)
     else:
       raise ConfigError("no train split among --cameras and no --checkpoint: nothing to run R2LCM with")
@@ -242,7 +255,7 @@ def main(argv: list[str]) -> None:
 
     unet, unet_budget = None, "U-Net: not run (--unet_steps 0 or no train split)"
     if unet_steps > 0 and has_train:
-      train_pairs = dataset.split_pairs(png_root, "train")
+      train_pairs = [p for r in train_roots for p in dataset.split_pairs(r, "train")]
       t0 = time.perf_counter()
       trained = train_unet(train_pairs, features=unet_features, levels=3, steps=unet_steps,
                            batch_size=_UNET_BATCH.value, patch_size=64, learning_rate=1e-3,
@@ -251,7 +264,7 @@ def main(argv: list[str]) -> None:
       k = min(10, unet_steps)
       unet_budget = (f"U-Net trained here: {unet_steps} steps, width {unet_features}, 3 levels, "
                      f"batch {_UNET_BATCH.value} of 64x64 patches, Adam 1e-3, seed {_SEED.value}, "
-                     f"on {len(train_pairs)} train images (`png` variant) in "
+                     f"on {len(train_pairs)} train images (`{_TRAIN_VARIANT.value}` variant) in "
                      f"{time.perf_counter() - t0:.0f} s; L1 {trained.losses[:k].mean():.4f} -> "
                      f"{trained.losses[-k:].mean():.4f} (mean of first / last {k} steps)")
 

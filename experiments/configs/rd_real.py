@@ -10,7 +10,9 @@ and loss (lambda 0.24, L1), sized for one GPU:
   .venv/bin/r2lcm bench rd --out experiments/results/rd_full \\
       --r2lcm_config experiments/configs/rd_real.py --r2lcm_steps 20000
 
-Variants: `:N=16,latent_channels=4,num_steps=2000,patch_size=64` for a CPU-sized model.
+Variants: `:N=16,latent_channels=4,num_steps=2000,patch_size=64` for a CPU-sized model;
+`:base=isp_inverse,coverage=full` for the model that reconstructs over the naive inverse
+ISP (`r2lcm_jax/models/isp_base.py`; the benchmark's render manifest gives the ISP).
 """
 
 import importlib.util
@@ -29,7 +31,7 @@ def get_config(arg=None):
   common = _load("common")
   arg = common.parse_arg(arg, root="", camera="", num_steps=20000, lmbda=0.24, N=64,
                          latent_channels=8, T=4, lr=1e-4, seed=0, patch_size=256,
-                         batch_size=8)
+                         batch_size=8, base="none", coverage="official")
   c = common.base_config()
   c.seed = arg.seed
   c.num_steps = arg.num_steps
@@ -37,6 +39,8 @@ def get_config(arg=None):
   c.model.N = arg.N
   c.model.latent_channels = arg.latent_channels
   c.model.num_steps = arg.T
+  c.model.base = arg.base
+  c.model.coverage = arg.coverage
   c.loss.lmbda = arg.lmbda
   c.data.root = arg.root
   c.data.camera = arg.camera

@@ -6,6 +6,7 @@ explicit keyword arguments.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -116,7 +117,10 @@ def _image_pairs(data: ml_collections.ConfigDict, split: str, seed_base: int) ->
 
     if not data.root:
       raise ConfigError("data.root is empty: give the NUS root, e.g. --config ...:root=data/nus")
-    return find_pairs(data.root, split, data.camera or None)
+    # Several roots, separated like PATH (os.pathsep), train on their union: e.g. one
+    # rendered dataset per JPEG quality, as the paper samples the quality per image.
+    roots = [r for r in str(data.root).split(os.pathsep) if r]
+    return [p for r in roots for p in find_pairs(r, split, data.camera or None)]
   raise ConfigError(f"data.source must be 'nus' or 'synthetic', got {data.source!r}")
 
 
@@ -132,8 +136,8 @@ def _residual_pairs(data: ml_collections.ConfigDict, model_kwargs: Mapping[str, 
                     pairs: list) -> list:
   """For an ISP-base model: (gain * (raw - naive inverse), srgb) arrays; else `pairs`.
 
-  The ISP parameters of each image come from `<data.root>/manifest.json` (written by
-  `r2lcm render`).
+  The ISP parameters of each image come from the `manifest.json` (written by `r2lcm
+  render`) of its dataset root (`<root>/<camera>/<split>/raw/<file>`).
 
   Raises:
     ConfigError: an ISP-base model on a source without ISP parameters (synthetic).
@@ -152,11 +156,10 @@ def _residual_pairs(data: ml_collections.ConfigDict, model_kwargs: Mapping[str, 
   from r2lcm_jax.baselines.naive_inverse import params_from_manifest
   from r2lcm_jax.data.nus import ImagePair, load_pair
 
-  manifest = pathlib.Path(data.root) / "manifest.json"
   out = []
   for p in pairs:
     assert isinstance(p, ImagePair)
-    isp = params_from_manifest(manifest, p.name)
+    isp = params_from_manifest(pathlib.Path(p.raw_path).parents[3] / "manifest.json", p.name)
     raw, srgb = load_pair(p)  # base and residual are computed before any rotation
     base = isp_base.base_image(cfg, srgb, isp)
     out.append((isp_base.to_residual(cfg, raw, base), srgb))

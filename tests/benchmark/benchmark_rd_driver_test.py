@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -57,10 +58,13 @@ def test_quick_driver_writes_table_plots_and_error_maps_from_real_runs(real_data
 def test_driver_trains_r2lcm_without_checkpoint_and_exports_it(real_data, tmp_path, repo_root):
   # ~2.5 min on 2 CPU cores (compiling the training step dominates).
   out = tmp_path / "out"
+  # The model over the naive inverse ISP, trained on two sRGB variants at once.
   args = ["bench", "rd", "--data", real_data, "--out", out, "--cameras", "imx135",
-          "--crop", "128x192", "--variants", "png", "--max_test", "1",
+          "--crop", "128x192", "--variants", "png,q50", "--train_variant", "png,q50",
+          "--max_test", "1",
           "--r2lcm_config", "experiments/configs/rd_real.py:N=8,latent_channels=4,patch_size=48,"
-          "batch_size=4", "--r2lcm_steps", "4", "--drop_steps", "0", "--gammas", "",
+          "batch_size=4,base=isp_inverse,coverage=full", "--r2lcm_steps", "4",
+          "--drop_steps", "0", "--gammas", "",
           "--sam_steps", "8", "--unet_steps", "0"]
   r = subprocess.run([sys.executable, "-m", "r2lcm_jax.cli.main", *map(str, args)],
                      capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"),
@@ -70,6 +74,9 @@ def test_driver_trains_r2lcm_without_checkpoint_and_exports_it(real_data, tmp_pa
     "config.json", "params.msgpack", "tables.npz"}
   report = (out / "report.md").read_text()
   assert "R2LCM trained here" in report and "4 steps (N=8, C=4, T=4" in report
+  assert "base isp_inverse) on the train split of `png`, `q50`" in report
+  assert json.loads((out / "r2lcm_checkpoint" / "config.json").read_text())[
+    "config"]["base"] == "isp_inverse"
   with open(out / "results.csv") as f:
     methods = {r["method"] for r in csv.DictReader(f)}
   assert methods == {"R2LCM", "SAM", "global map", "naive inverse"}

@@ -85,3 +85,25 @@ def test_isp_base_needs_a_manifest_and_real_data(dataset, tmp_path):
   c = _config(f"root={bare},camera=imx135,N=8,patch=32,batch=2")
   with pytest.raises(InputError, match="manifest not found"):
     task._residual_pairs(c.data, dict(c.model), find_pairs(bare, "train", "imx135"))
+
+
+def test_several_roots_train_on_their_union_with_their_own_manifests(dataset, real_data,
+                                                                     tmp_path):
+  import os
+
+  other = tmp_path / "png"
+  files = sorted((real_data / "inteltau").glob("*_00[12]_*.png"))
+  render_inputs([str(files[0])], other, camera="imx135", split="train", jpeg_quality=0,
+                tone_strength=0.3, progress=False)
+  c = _config("N=8,patch=32,batch=2,camera=imx135")
+  c.data.root = os.pathsep.join([str(dataset), str(other)])
+  pairs = task._image_pairs(c.data, "train", 0)
+  assert [p.srgb_path.endswith(".jpg") for p in pairs] == [True, True, False]
+  r, srgb = task._residual_pairs(c.data, dict(c.model), pairs)[2]
+  raw, _ = load_pair(pairs[2])
+  isp = params_from_manifest(other / "manifest.json", pairs[2].name)
+  assert isp.tone_strength == pytest.approx(0.3)
+  np.testing.assert_allclose(r, 16.0 * (raw - pipeline.invert_render(srgb, isp)), atol=1e-5)
+  # Lossless sRGB: the naive inverse is close to exact (8-bit rounding and clipping left).
+  assert np.abs(r / 16.0).mean() < np.abs(task._residual_pairs(
+    c.data, dict(c.model), pairs[:1])[0][0] / 16.0).mean()
