@@ -5,7 +5,8 @@
         [--r2lcm_config experiments/configs/rd_real.py[:args]] [--r2lcm_steps N]
         [--drop_steps 0,1,2,3] [--gammas 0.5,1,2] [--sam_steps 4,8,16,32] [--global_step 8]
         [--unet_steps N] [--unet_features F] [--max_test N] [--error_max 0.02] [--seed 0]
-        [--train_variant png]
+        [--train_variant png] [--prior_config experiments/configs/prior_small_real.py[:args]]
+        [--prior_steps N]
 
 Steps (one command, seeded):
 1. Split the real RAWs by the fixed rule of `r2lcm_jax/benchmark/splits.py` (INTEL-TAU
@@ -16,11 +17,16 @@ Steps (one command, seeded):
 3. Train what needs training on the train split of the `png` variant (--train_variant
    picks another, e.g. q90 for a model meant for JPEGs): R2LCM with the
    project's train loop and --r2lcm_config / --r2lcm_steps (skipped with --checkpoint),
-   the U-Net de-rendering baseline with `baselines.unet_train` (--unet_steps).
+   the U-Net de-rendering baseline with `baselines.unet_train` (--unet_steps), and,
+   only when --prior_config is given, PriorRAW on the same train pairs as the U-Net
+   (validation: the val split of the same variants) with the stages of `prior.stages`:
+   contrastive encoder, prior compression, reconstructor (--prior_steps overrides the
+   steps of both training stages); its files (encoder.msgpack, prior.npz, model.msgpack
+   and the training folders) go to <work>/prior/.
 4. Evaluate on the test split of every variant, through real files: R2LCM over
    drop_steps (gamma 0) and gamma (drop 0) with real `.r2lcm` bitstreams; SAM at every
-   --sam_steps; the global colour mapping at --global_step; the naive inverse ISP and
-   the U-Net (0 bpp).
+   --sam_steps; the global colour mapping at --global_step; the naive inverse ISP, the
+   U-Net and PriorRAW (`baselines.prior_raw`), all three 0 bpp.
 5. Write into --out: report.md (tables, BD-rate of R2LCM vs SAM, the issue's targets,
    budget, command, hardware), results.csv (every measurement), rd_<variant>.png (PSNR
    vs metadata bpp per camera and for all test images), error_maps/*.png (first variant,
@@ -29,8 +35,9 @@ Steps (one command, seeded):
 --quick: a CPU smoke run of about 3-4 minutes on 2 cores: 256x384 centre crops (all four
 variants still fit), the committed tiny checkpoint tests/fixtures/tiny_real_checkpoint (no
 R2LCM training), drop_steps 0..3 and gamma 1, SAM steps 4/8/16/32, 150 U-Net steps of
-width 8. Flags given explicitly override the quick values (e.g. `--variants png,q50` for
-a shorter run). The full run (no --quick) is meant for a GPU.
+width 8, no PriorRAW (unless --prior_config is given). Flags given explicitly override
+the quick values (e.g. `--variants png,q50` for a shorter run). The full run (no --quick)
+is meant for a GPU.
 """
 
 from __future__ import annotations
@@ -78,6 +85,12 @@ _TRAIN_VARIANT = flags.DEFINE_string(
   "train_variant", "png", "sRGB variant(s), comma-separated, whose train splits R2LCM and "
   "the U-Net learn from (several: their union, as the paper samples the JPEG quality).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the U-Net (R2LCM: the config's seed).")
+_PRIOR_CONFIG = flags.DEFINE_string(
+  "prior_config", "", "PriorRAW config path[:args] (e.g. experiments/configs/"
+  "prior_small_real.py:clusters=2000; its data group is ignored: PriorRAW trains on the "
+  "U-Net's train pairs); '' = PriorRAW not run.")
+_PRIOR_STEPS = flags.DEFINE_integer("prior_steps", 0, "Steps of each PriorRAW training stage "
+                                    "(encoder and reconstructor; 0: the config's).")
 
 # Values --quick uses for flags not given on the command line.
 _QUICK_VALUES = {"crop": "256x384", "checkpoint": str(_FIXTURE), "gammas": "1",
@@ -114,19 +127,25 @@ def _crop(text: str) -> tuple[int, int] | None:
   return int(h), int(w)
 
 
-def _load_config(spec: str, roots: list[pathlib.Path], steps: int):
-  """ml_collections config from `path.py[:args]` with data.root (the roots joined by
-  os.pathsep) and num_steps set."""
+def _config_file(spec: str, flag: str):
+  """`get_config(args)` of the config file of `path.py[:args]` (path relative to the
+  current folder or the repository)."""
   path, _, arg = spec.partition(":")
   p = pathlib.Path(path)
   if not p.is_absolute() and not p.is_file():
     p = _REPO / p
   if not p.is_file():
-    raise ConfigError(f"--r2lcm_config: {path} not found")
-  mod_spec = importlib.util.spec_from_file_location("r2lcm_bench_rd_config", p)
+    raise ConfigError(f"--{flag}: {path} not found")
+  mod_spec = importlib.util.spec_from_file_location(f"r2lcm_bench_rd_{flag}", p)
   module = importlib.util.module_from_spec(mod_spec)
   mod_spec.loader.exec_module(module)
-  config = module.get_config(arg or None)
+  return module.get_config(arg or None)
+
+
+def _load_config(spec: str, roots: list[pathlib.Path], steps: int):
+  """ml_collections config from `path.py[:args]` with data.root (the roots joined by
+  os.pathsep) and num_steps set."""
+  config = _config_file(spec, "r2lcm_config")
   config.data.root = os.pathsep.join(str(r) for r in roots)
   if steps:
     config.num_steps = steps
@@ -157,6 +176,59 @@ def _train_r2lcm(spec: str, steps: int, roots: list[pathlib.Path], work: pathlib
                     f"{m.get('base', 'none')}) on the train split of "
                     f"{', '.join(f'`{r.name}`' for r in roots)} in "
                     f"{seconds:.0f} s; checkpoint exported to `{_rel(final_out / ckpt_dir.name)}`")
+
+
+def _prior_config(spec: str, steps: int):
+  """The PriorRAW config of --prior_config, with --prior_steps applied to both training
+  stages; ConfigError if it is not a PriorRAW config."""
+  config = _config_file(spec, "prior_config")
+  if not all(k in config for k in ("seed", "encoder", "prior", "reconstructor")):
+    raise ConfigError(f"--prior_config={spec}: not a PriorRAW config (needs seed, encoder, "
+                      "prior and reconstructor groups, as experiments/configs/prior_small_real.py)")
+  if steps:
+    config.encoder.num_steps = steps
+    config.reconstructor.num_steps = steps
+  return config
+
+
+def _train_prior(spec: str, config, train: list, val: list, work: pathlib.Path):
+  """Trains PriorRAW on `train` (ImagePairs; validation on `val`, may be empty) into
+  `work`/prior with the stages of `prior.stages`.
+
+  Returns:
+    (PriorRawBaseline loaded from the written files, the report's budget sentence).
+  """
+  from r2lcm_jax.baselines.prior_raw import PriorRawBaseline
+  from r2lcm_jax.prior import stages
+  from r2lcm_jax.prior.prior_file import save_prior
+
+  folder = work / "prior"
+  t0 = time.perf_counter()
+  encoder = stages.train_encoder_stage(config, folder, train=train, val=val)
+  t1 = time.perf_counter()
+  p = config.prior
+  prior = stages.build_prior(encoder, train, num_clusters=int(p.clusters),
+                             group_size=int(p.group_size), iterations=int(p.iterations),
+                             seed=int(config.seed))
+  save_prior(folder / "prior.npz", prior)
+  t2 = time.perf_counter()
+  stages.train_reconstructor_stage(config, folder, folder / "encoder.msgpack",
+                                   folder / "prior.npz", train=train, val=val)
+  t3 = time.perf_counter()
+  baseline = PriorRawBaseline.from_files(folder / "model.msgpack", folder / "prior.npz")
+  e, r = config.encoder, config.reconstructor
+  size = (folder / "prior.npz").stat().st_size
+  return baseline, (
+    f"PriorRAW trained here: config `{spec}`, on {len(train)} train images "
+    f"(`{_TRAIN_VARIANT.value}` variant; validation {len(val)} images); encoder "
+    f"{int(e.num_steps)} steps (width {int(e.features)}, D {int(e.embed_dim)}, batch "
+    f"{int(e.batch_size)} + {int(e.reference_batch_size)} references of {int(e.patch_size)}"
+    f"x{int(e.patch_size)}) in {t1 - t0:.0f} s; prior {len(prior)} entries (k-means "
+    f"{int(p.clusters)}, groups of {int(p.group_size)}, from "
+    f"{prior.info.get('reference_pixels', '?')} half-resolution pixels; {size / 1e6:.2f} MB "
+    f"file) in {t2 - t1:.0f} s; reconstructor {int(r.num_steps)} steps (width "
+    f"{int(r.features)}, {int(r.heads)} heads, batch {int(r.batch_size)} of "
+    f"{int(r.patch_size)}x{int(r.patch_size)}) in {t3 - t2:.0f} s; seed {int(config.seed)}")
 
 
 def _publish(stage: pathlib.Path, out: pathlib.Path) -> None:
@@ -202,6 +274,10 @@ def main(argv: list[str]) -> None:
   checkpoint = _value(_CKPT)
   cameras = [c.strip() for c in _CAMERAS.value.split(",") if c.strip()]
   crop = _crop(crop_text)
+  if _PRIOR_STEPS.value < 0 or (_PRIOR_STEPS.value and not _PRIOR_CONFIG.value):
+    raise ConfigError("--prior_steps must be >= 0 and needs --prior_config")
+  prior_config = (_prior_config(_PRIOR_CONFIG.value, _PRIOR_STEPS.value)
+                  if _PRIOR_CONFIG.value else None)
 
   # Heavy imports after the flag checks, so a bad flag fails fast.
   from r2lcm_jax.baselines.global_mapping import GlobalMappingBaseline
@@ -268,6 +344,13 @@ def main(argv: list[str]) -> None:
                      f"{time.perf_counter() - t0:.0f} s; L1 {trained.losses[:k].mean():.4f} -> "
                      f"{trained.losses[-k:].mean():.4f} (mean of first / last {k} steps)")
 
+    prior_raw, prior_budget = None, "PriorRAW: not run (no --prior_config, or no train split)"
+    if prior_config is not None and has_train:
+      prior_raw, prior_budget = _train_prior(
+        _PRIOR_CONFIG.value, prior_config,
+        [p for r in train_roots for p in dataset.split_pairs(r, "train")],
+        [p for r in train_roots for p in dataset.split_pairs(r, "val")], work)
+
     rows: list[runs.Row] = []
     test_names: dict[str, list[str]] = {}
     error_folder = out / "error_maps"
@@ -286,6 +369,8 @@ def main(argv: list[str]) -> None:
         "naive inverse", "", lambda p, m=manifest: NaiveInverseBaseline(params_from_manifest(m, p.name))))
       if unet is not None:
         specs.append(runs.MethodSpec("U-Net", "", lambda p: unet))
+      if prior_raw is not None:
+        specs.append(runs.MethodSpec("PriorRAW", "", lambda p: prior_raw))
       firsts = {}
       for p in pairs:
         firsts.setdefault(p.camera, p.name)
@@ -328,6 +413,7 @@ def main(argv: list[str]) -> None:
       f"- {r2lcm_budget}; rate settings {', '.join(s.tag for s in settings)} "
       f"(model N={ckpt.config.N}, C={ckpt.config.latent_channels}, T={t_model}).",
       f"- {unet_budget}.",
+      f"- {prior_budget}.",
       f"- SAM steps {sam_steps}; global colour mapping at step {_GLOBAL_STEP.value}; naive "
       "inverse ISP with each image's exact ISP parameters (from the render manifest).",
       f"- Protocol: {PROTOCOL} Every metadata blob was written to a file and read back.", "",

@@ -65,13 +65,28 @@ def loop_config(config: ml_collections.ConfigDict, stage: ml_collections.ConfigD
   return c
 
 
-def train_encoder_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> PriorModel:
-  """Algorithm 1; writes `<workdir>/encoder.msgpack` and returns the encoder."""
+def _stage_pairs(config: ml_collections.ConfigDict, train: list[ImagePair] | None,
+                 val: list[ImagePair] | None) -> tuple[list[ImagePair], list[ImagePair]]:
+  """The given (train, val) pairs, or the config's data splits for those left None."""
+  if train is None:
+    train = dataset_pairs(config.data.root, config.data.train_split, config.data.camera)
+  if val is None:
+    val = dataset_pairs(config.data.root, config.data.val_split, config.data.camera)
+  return list(train), list(val)
+
+
+def train_encoder_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
+                        train: list[ImagePair] | None = None,
+                        val: list[ImagePair] | None = None) -> PriorModel:
+  """Algorithm 1; writes `<workdir>/encoder.msgpack` and returns the encoder.
+
+  `train` / `val` replace the config's data splits when given (the benchmark passes the
+  pairs of several rendered roots; `val` may be empty: no validation).
+  """
   workdir = pathlib.Path(workdir)
   e = config.encoder
   encoder = PixelSearchEncoder(features=int(e.features), embed_dim=int(e.embed_dim))
-  train = dataset_pairs(config.data.root, config.data.train_split, config.data.camera)
-  val = dataset_pairs(config.data.root, config.data.val_split, config.data.camera)
+  train, val = _stage_pairs(config, train, val)
   task = create_contrastive_task(encoder, train, val, patch_size=int(e.patch_size),
                                  batch_size=int(e.batch_size),
                                  reference_batch_size=int(e.reference_batch_size),
@@ -98,16 +113,20 @@ def build_prior(model: PriorModel, pairs: list[ImagePair], *, num_clusters: int 
 
 def train_reconstructor_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
                               encoder_path: str | os.PathLike,
-                              prior_path: str | os.PathLike) -> PriorModel:
-  """Trains the reconstructor; writes `<workdir>/model.msgpack` and returns the model."""
+                              prior_path: str | os.PathLike, *,
+                              train: list[ImagePair] | None = None,
+                              val: list[ImagePair] | None = None) -> PriorModel:
+  """Trains the reconstructor; writes `<workdir>/model.msgpack` and returns the model.
+
+  `train` / `val` replace the config's data splits when given (as `train_encoder_stage`).
+  """
   workdir = pathlib.Path(workdir)
   base = load_model(encoder_path)
   prior = load_prior(prior_path)
   check_prior_matches(base, prior)
   r = config.reconstructor
   recon = PriorReconstructor(features=int(r.features), heads=int(r.heads))
-  train = dataset_pairs(config.data.root, config.data.train_split, config.data.camera)
-  val = dataset_pairs(config.data.root, config.data.val_split, config.data.camera)
+  train, val = _stage_pairs(config, train, val)
   task = create_reconstructor_task(recon, base.encoder, base.encoder_params, prior, train, val,
                                    patch_size=int(r.patch_size), batch_size=int(r.batch_size),
                                    alpha=float(r.alpha), beta=float(r.beta),

@@ -80,3 +80,54 @@ def test_driver_trains_r2lcm_without_checkpoint_and_exports_it(real_data, tmp_pa
   with open(out / "results.csv") as f:
     methods = {r["method"] for r in csv.DictReader(f)}
   assert methods == {"R2LCM", "SAM", "global map", "naive inverse"}
+
+
+@pytest.mark.slow
+def test_driver_trains_prior_raw_on_the_train_split_and_scores_it_on_every_variant(
+    real_data, tmp_path, repo_root):
+  out, work = tmp_path / "out", tmp_path / "work"
+  args = ["bench", "rd", "--quick", "--data", real_data, "--out", out, "--work", work,
+          "--cameras", "imx135", "--crop", "64x96", "--variants", "png,q50", "--max_test", "1",
+          "--drop_steps", "0", "--gammas", "", "--sam_steps", "8", "--unet_steps", "0",
+          "--prior_config", "experiments/configs/prior_small_real.py:clusters=300,group_size=50",
+          "--prior_steps", "2"]
+  r = subprocess.run([sys.executable, "-m", "r2lcm_jax.cli.main", *map(str, args)],
+                     capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                     timeout=900, cwd=repo_root)
+  assert r.returncode == 0, r.stderr[-3000:]
+  # The three stages wrote their files into the work folder.
+  assert {"encoder.msgpack", "prior.npz", "model.msgpack", "encoder", "reconstructor"} <= {
+    p.name for p in (work / "prior").iterdir()}
+  with open(out / "results.csv") as f:
+    rows = list(csv.DictReader(f))
+  prior = [r for r in rows if r["method"] == "PriorRAW"]
+  assert sorted(r["variant"] for r in prior) == ["png", "q50"]
+  for row in prior:
+    assert row["setting"] == "" and row["bytes"] == "0" and float(row["bpp_metadata"]) == 0.0
+    assert 10 < float(row["psnr"]) < 100 and 0 < float(row["ssim"]) <= 1
+  assert {r["method"] for r in rows} == {"R2LCM", "SAM", "global map", "naive inverse",
+                                         "PriorRAW"}
+  report = (out / "report.md").read_text()
+  assert "| PriorRAW | - |" in report
+  # 14 train images (001-014), 3 val (015-017); 2 steps per stage; <= 300 prior entries.
+  assert ("PriorRAW trained here: config `experiments/configs/prior_small_real.py:clusters=300,"
+          "group_size=50`, on 14 train images (`png` variant; validation 3 images); encoder 2 "
+          "steps") in report
+  assert "reconstructor 2 steps" in report and "k-means 300, groups of 50" in report
+  assert any(p.name.endswith("_priorraw.png") for p in (out / "error_maps").iterdir())
+
+
+@pytest.mark.parametrize("flags, message", [
+  (["--prior_steps", "3"], "needs --prior_config"),
+  (["--prior_config", "experiments/configs/prior_small_real.py", "--prior_steps", "-1"],
+   "must be >= 0"),
+  (["--prior_config", "experiments/configs/absent.py"], "absent.py not found"),
+  (["--prior_config", "experiments/configs/rd_real.py"], "not a PriorRAW config"),
+])
+def test_prior_flags_are_checked_before_anything_runs(tmp_path, repo_root, flags, message):
+  args = ["bench", "rd", "--data", tmp_path / "no_data", "--out", tmp_path / "out", *flags]
+  r = subprocess.run([sys.executable, "-m", "r2lcm_jax.cli.main", *map(str, args)],
+                     capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                     timeout=120, cwd=repo_root)
+  assert r.returncode == 2 and message in r.stderr, r.stderr[-2000:]
+  assert not (tmp_path / "out").exists()

@@ -59,3 +59,12 @@ def test_bd_entry_per_camera_and_table():
   assert b.rate.defined and b.rate.value < 0 and (b.rate.lo, b.rate.hi) == (36.0, 38.0)
   table = report.bd_markdown(entries)
   assert "| png | a | n/a (no common PSNR range)" in table and "| png | b | -" in table
+
+
+def test_target_check_counts_prior_raw_as_a_zero_bpp_method():
+  prior = [_row("PriorRAW", "", "a", "1", 47.0, 0.0), _row("PriorRAW", "", "b", "2", 33.0, 0.0)]
+  text = report.target_check(ROWS + prior, ["png"], reference="png", max_bpp=0.4)
+  assert "best 0-bpp method PriorRAW 40.00 dB: +5.00 dB (target > 0: met)" in text
+  beaten = [_row("PriorRAW", "", c, n, 46.0, 0.0) for c, n in (("a", "1"), ("b", "2"))]
+  text = report.target_check(ROWS + beaten, ["png"], reference="png", max_bpp=0.4)
+  assert "best 0-bpp method PriorRAW 46.00 dB: -1.00 dB (target > 0: NOT met)" in text
