@@ -90,7 +90,7 @@ def _scene(raw_path, checkpoint_dir: pathlib.Path, seed: int, height: int, width
 def run_demo(output: str | pathlib.Path, *, checkpoint: str | None = "default",
              raw_path: str | None = None, seed: int = 0, height: int = 384,
              width: int = 512, crop: bool = True, jpeg_quality: int = 90,
-             drop_steps: int = 0, gamma: float = 0.0) -> DemoReport:
+             drop_steps: int | None = None, gamma: float | None = None) -> DemoReport:
   """Runs the demo into the folder `output` (created if needed).
 
   Args:
@@ -100,7 +100,8 @@ def run_demo(output: str | pathlib.Path, *, checkpoint: str | None = "default",
     seed, height, width: synthetic scene (and the centre crop of a real file).
     crop: centre-crop a real file to height x width (False: the whole frame).
     jpeg_quality: quality of the stored sRGB (1..100).
-    drop_steps, gamma: the rate settings (see `codec.compress`).
+    drop_steps, gamma: the rate settings (see `codec.compress`); None: the checkpoint's
+      recommended setting (its rate.json), else 0.
 
   Returns:
     DemoReport.
@@ -118,9 +119,12 @@ def run_demo(output: str | pathlib.Path, *, checkpoint: str | None = "default",
   ckpt_dir = resolve_checkpoint(checkpoint)
   ckpt, runner = load_runner(ckpt_dir)
   cfg = ckpt.config
+  drop_steps = ckpt.rate[0] if drop_steps is None else drop_steps
+  gamma = ckpt.rate[1] if gamma is None else gamma
   n_params = sum(int(np.asarray(a).size) for a in _leaves(ckpt.params))
   lines = [f"model     {checkpoint} ({ckpt_dir.name}): N={cfg.N}, C={cfg.latent_channels}, "
-           f"T={cfg.num_steps}, {n_params:,} parameters"]
+           f"T={cfg.num_steps}, {n_params:,} parameters, base {cfg.base}; rate setting "
+           f"drop_steps {drop_steps}, gamma {gamma:g}"]
 
   raw_rgb, params, what = _scene(raw_path, ckpt_dir, seed, height, width, crop)
   h, w = raw_rgb.shape[:2]

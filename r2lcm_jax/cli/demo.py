@@ -29,8 +29,10 @@ _SEED = flags.DEFINE_integer("seed", 0, "Synthetic scene seed.")
 _HEIGHT = flags.DEFINE_integer("height", 384, "Scene height (even).")
 _WIDTH = flags.DEFINE_integer("width", 512, "Scene width (even).")
 _JPEG_QUALITY = flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of the stored sRGB.")
-_DROP = flags.DEFINE_integer("drop_steps", 0, "Main-level context steps not sent.")
-_GAMMA = flags.DEFINE_float("gamma", 0.0, "Coarser step on the last sent step.")
+_DROP = flags.DEFINE_integer(
+  "drop_steps", None, "Main-level context steps not sent (default: the model's rate.json, else 0).")
+_GAMMA = flags.DEFINE_float(
+  "gamma", None, "Coarser step on the last sent step (default: the model's rate.json, else 0).")
 
 
 def main(argv: list[str]) -> None:

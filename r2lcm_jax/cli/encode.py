@@ -24,8 +24,10 @@ _CKPT = flags.DEFINE_string(
 _OUT = flags.DEFINE_string("out", None, "Output stem: writes STEM.jpg|png and STEM.r2lcm.")
 _SRGB = flags.DEFINE_string("srgb", None, "Use this 8-bit sRGB/JPEG instead of rendering.")
 _JPEG = flags.DEFINE_integer("jpeg_quality", 0, "0: PNG sRGB; 1..100: JPEG quality.")
-_DROP = flags.DEFINE_integer("drop_steps", 0, "Main-level context steps not sent.")
-_GAMMA = flags.DEFINE_float("gamma", 0.0, "Coarser step 2^(q+gamma) on the last sent step.")
+_DROP = flags.DEFINE_integer(
+  "drop_steps", None, "Main-level context steps not sent (default: the model's rate.json, else 0).")
+_GAMMA = flags.DEFINE_float(
+  "gamma", None, "Coarser step 2^(q+gamma) on the last sent step (default: rate.json, else 0).")
 _BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy coder.")
 _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to this folder.")
 _MANIFEST = flags.DEFINE_string(
@@ -39,7 +41,9 @@ def main(argv: list[str]) -> None:
   with profiler_trace(_PROFILE.value):
     files = encode_file(
       _RAW.value, _OUT.value, ckpt, runner, srgb_path=_SRGB.value,
-      jpeg_quality=_JPEG.value, drop_steps=_DROP.value, gamma=_GAMMA.value,
+      jpeg_quality=_JPEG.value,
+      drop_steps=ckpt.rate[0] if _DROP.value is None else _DROP.value,
+      gamma=ckpt.rate[1] if _GAMMA.value is None else _GAMMA.value,
       backend=_BACKEND.value, manifest=_MANIFEST.value,
     )
   r = files.result

@@ -3,6 +3,9 @@
 Folder layout (what `r2lcm encode/decode --checkpoint DIR` reads):
   params.msgpack, config.json   (r2lcm_jax.models.params_io)
   tables.npz                    (r2lcm_jax.entropy.tables: integer CDFs + fingerprint)
+  rate.json (optional)          {"drop_steps": D, "gamma": G}: the rate setting the model
+                                was evaluated at and recommends; `r2lcm encode` / `demo`
+                                use it when --drop_steps / --gamma are not given
 
 A packaged model is named instead of given by path: `--checkpoint default` (the default
 when the flag is omitted) loads `r2lcm_jax/assets/models/default/`, shipped inside the
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import json
 import os
 import pathlib
 
@@ -35,6 +39,7 @@ __all__ = [
   "CodecCheckpoint",
   "DEFAULT_MODEL",
   "TABLES_FILE",
+  "RATE_FILE",
   "load_checkpoint",
   "packaged_models",
   "resolve_checkpoint",
@@ -42,6 +47,7 @@ __all__ = [
 ]
 
 TABLES_FILE = "tables.npz"
+RATE_FILE = "rate.json"
 DEFAULT_MODEL = "default"
 _ASSET_PARTS = ("assets", "models")
 
@@ -89,6 +95,7 @@ class CodecCheckpoint:
     tables: integer coding tables.
     model_fingerprint: 32-byte SHA-256 of `params`.
     path: where it was loaded from (None if built in memory).
+    rate: the recommended (drop_steps, gamma) from rate.json, else (0, 0.0).
   """
 
   config: R2LCMConfig
@@ -96,6 +103,23 @@ class CodecCheckpoint:
   tables: CodingTables
   model_fingerprint: bytes
   path: str | None = None
+  rate: tuple[int, float] = (0, 0.0)
+
+
+def _read_rate(path: pathlib.Path, config: R2LCMConfig) -> tuple[int, float]:
+  """(drop_steps, gamma) of an optional rate.json; CheckpointError if it is malformed."""
+  if not path.is_file():
+    return (0, 0.0)
+  try:
+    doc = json.loads(path.read_text())
+    drop, gamma = int(doc["drop_steps"]), float(doc["gamma"])
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise CheckpointError(f"{path}: not a rate setting ({type(e).__name__}: {e})") from None
+  if set(doc) - {"drop_steps", "gamma", "note"} or not 0 <= drop < config.num_steps or not (
+      0.0 <= gamma <= 64.0):
+    raise CheckpointError(f"{path}: drop_steps must be in 0..{config.num_steps - 1} and "
+                          f"gamma in [0, 64] (keys drop_steps, gamma, note), got {doc}")
+  return (drop, gamma)
 
 
 def save_checkpoint(
@@ -128,4 +152,5 @@ def load_checkpoint(directory: str | os.PathLike | None) -> CodecCheckpoint:
       "r2lcm_jax.codec.checkpoint.save_checkpoint or `r2lcm port-checkpoint`)"
     )
   tables = load_tables(tables_path)
-  return CodecCheckpoint(config, params, tables, model_fingerprint(params), str(d))
+  return CodecCheckpoint(config, params, tables, model_fingerprint(params), str(d),
+                         _read_rate(d / RATE_FILE, config))

@@ -6,7 +6,12 @@ clipping. The network then spends its metadata on what the inverse cannot know:
 
     x_base = invert_render(sRGB, isp)          (H, W, 3) float32 in [0, 1]
     r      = residual_gain * (x_raw - x_base)  what g_a sees and the latents describe
-    x_hat  = x_base + r_hat / residual_gain    what the decoder returns
+    x_hat  = clip(x_base + r_hat / residual_gain, 0, 1)   what the decoder returns
+
+raw-RGB lies in [0, 1] by construction (`isp.pipeline.raw_rgb_from_raw`), so the decoder
+clips: where the sRGB clipped, the residual is large and the network may overshoot, and
+the clip can only bring x_hat closer to the raw. (The paper's model, base "none", is not
+clamped, as in the official evaluation.) Training measures the unclipped error.
 
 The entropy model only ever sees the sRGB and the decoded latents, so the bitstream's
 bytes do not depend on x_base; the ISP parameters are carried in the header.
@@ -53,10 +58,11 @@ def to_residual(cfg: R2LCMConfig, x_raw: np.ndarray, x_base: np.ndarray | None) 
 
 
 def from_residual(cfg: R2LCMConfig, r_hat: np.ndarray, x_base: np.ndarray | None) -> np.ndarray:
-  """Raw-RGB from the network output: x_base + r_hat / residual_gain (r_hat for "none")."""
+  """Raw-RGB from the network output: clip(x_base + r_hat / gain, 0, 1) (r_hat for "none")."""
   if x_base is None:
     return r_hat
-  return (x_base + np.asarray(r_hat, np.float32) / np.float32(cfg.residual_gain)).astype(np.float32)
+  x = x_base + np.asarray(r_hat, np.float32) / np.float32(cfg.residual_gain)
+  return np.clip(x, 0.0, 1.0).astype(np.float32)
 
 
 def header_values(isp: pipeline.IspParams) -> tuple[float, ...]:

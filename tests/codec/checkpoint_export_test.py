@@ -66,3 +66,28 @@ def test_checkpoints_resolve_by_path_or_packaged_name(tmp_path):
   assert (default / ckpt_lib.TABLES_FILE).is_file() and (default / "MODEL.md").is_file()
   loaded = ckpt_lib.load_checkpoint("default")
   assert loaded.config.N >= 8 and loaded.tables.scale_table.size == 64
+
+
+def test_rate_json_gives_the_recommended_setting_and_is_checked(tmp_path):
+  import json
+  import shutil
+
+  import jax
+
+  from r2lcm_jax.models.config import R2LCMConfig
+  from r2lcm_jax.models.param_init import init_params
+
+  cfg = R2LCMConfig(N=8, latent_channels=4)
+  d = tmp_path / "ckpt"
+  assert ckpt_lib.save_checkpoint(d, init_params(cfg, jax.random.key(0)), cfg).rate == (0, 0.0)
+  (d / ckpt_lib.RATE_FILE).write_text(json.dumps({"drop_steps": 1, "gamma": 2.5}))
+  assert ckpt_lib.load_checkpoint(d).rate == (1, 2.5)
+  for bad in ({"drop_steps": 4, "gamma": 0}, {"drop_steps": 0, "gamma": -1},
+              {"drop_steps": 0}, {"drop_steps": 0, "gamma": 1, "lanes": 3}, "[1, 2]"):
+    (d / ckpt_lib.RATE_FILE).write_text(bad if isinstance(bad, str) else json.dumps(bad))
+    with pytest.raises(CheckpointError, match="rate"):
+      ckpt_lib.load_checkpoint(d)
+  shutil.rmtree(d)
+  # The packaged default recommends its evaluated operating point (see its MODEL.md).
+  default = ckpt_lib.load_checkpoint("default")
+  assert default.rate == (0, 4.0) and default.config.base == "isp_inverse"

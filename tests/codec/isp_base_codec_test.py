@@ -74,6 +74,8 @@ def test_residual_domain_round_trips_and_plain_models_are_untouched():
   r = isp_base.to_residual(CFG, raw, base)
   np.testing.assert_allclose(r, 16.0 * (raw - base), rtol=1e-6)
   np.testing.assert_allclose(isp_base.from_residual(CFG, r, base), raw, atol=1e-6)
+  # The decoder's output is raw-RGB: clipped to [0, 1].
+  assert isp_base.from_residual(CFG, np.full_like(r, 40.0), base).max() == 1.0
   srgb = (rng.uniform(0, 1, (8, 8, 3)) * 255).astype(np.uint8)
   assert isp_base.base_image(PLAIN, srgb, None) is None
   assert isp_base.to_residual(PLAIN, raw, None) is raw
@@ -126,7 +128,7 @@ def test_decoder_returns_base_plus_residual_and_equals_the_encoder(runner, table
   plain = ModelRunner(PLAIN, runner.params, tables.scale_table)
   base = pipeline.invert_render(srgb, isp_base.params_from_header(isp_base.header_values(isp)))
   y = np.asarray(plain.synthesis(dec.y_hat, (srgb.astype(np.float32) / 255)[None]))[0]
-  np.testing.assert_allclose(dec.raw, base + y / 16.0, atol=1e-5)
+  np.testing.assert_allclose(dec.raw, np.clip(base + y / 16.0, 0, 1), atol=1e-5)
 
 
 def test_zero_residual_decodes_to_exactly_the_naive_inverse(tables, real_crop):

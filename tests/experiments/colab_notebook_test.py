@@ -32,7 +32,7 @@ def test_script_extraction_drops_only_shell_lines():
   script = notebook_script(NOTEBOOK)
   assert "pip install" not in script and "git clone" not in script
   compile(script, str(NOTEBOOK), "exec")  # every cell is valid Python
-  for needle in ("run_demo(", "train_and_evaluate(", "drop_steps=d", "jax.profiler.trace"):
+  for needle in ("run_demo(", "train_and_evaluate(", "gamma=g", "jax.profiler.trace"):
     assert needle in script
 
 
@@ -49,7 +49,7 @@ def test_notebook_cells_run_in_quick_mode(tmp_path, real_data):
   out = proc.stdout
   assert "RAW       R2LCM reconstruction" in out and "HERO7_GOPR9231.DNG" in out
   assert "trained to step 2" in out
-  assert len(re.findall(r"drop_steps=\d: [\d.]+ bpp, [\d.]+ dB", out)) == 2
+  assert len(re.findall(r"gamma=[\d.]+: [\d.]+ bpp, [\d.]+ dB", out)) == 2
   work = tmp_path / "work"
   assert (work / "demo" / "demo.png").is_file() and (work / "rd.png").is_file()
   assert list((work / "trace").rglob("*.xplane.pb"))
