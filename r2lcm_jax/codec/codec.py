@@ -206,12 +206,10 @@ def compress_image(
     raise ShapeMismatchError(f"raw {raw.shape[:2]} and sRGB {s.shape[:2]} differ in size")
   cfg = runner.config
   isp_values = None
-  if isp_base.needs_isp(cfg):
-    if isp is None:
-      isp_base.base_image(cfg, s, None)  # raises the InputError that explains it
+  if isp_base.needs_isp(cfg) and isp is not None:
     isp_values = isp_base.header_values(isp)
     isp = isp_base.params_from_header(isp_values)  # exactly what the decoder will use
-  x_base = isp_base.base_image(cfg, s, isp)
+  x_base = isp_base.base_image(cfg, s, isp)  # InputError if the model needs `isp`
   raw = isp_base.to_residual(cfg, raw, x_base)
   T = runner.num_steps
   if not 0 <= drop_steps < T:

@@ -7,6 +7,7 @@ explicit keyword arguments.
 from __future__ import annotations
 
 import os
+import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -56,7 +57,9 @@ def create_model_and_loss(
   # With an ISP base the batch "raw" is the residual domain (gain * (raw - base)); the
   # distortion is measured back in raw-RGB units, so lmbda and the logged PSNR mean the
   # same thing for every base.
-  gain = float(model_config.residual_gain) if model_config.base != "none" else 1.0
+  from r2lcm_jax.models import isp_base
+
+  gain = float(model_config.residual_gain) if isp_base.needs_isp(model_config) else 1.0
 
   def loss_fn(params, batch, rngs, training: bool):
     out = model.apply({"params": params}, batch["raw"], batch["srgb"], training=training, rngs=rngs)
@@ -151,8 +154,6 @@ def _residual_pairs(data: ml_collections.ConfigDict, model_kwargs: Mapping[str, 
     return pairs
   if data.source != "nus":
     raise ConfigError("model.base='isp_inverse' needs rendered data with a manifest (data.source='nus')")
-  import pathlib
-
   from r2lcm_jax.baselines.naive_inverse import params_from_manifest
   from r2lcm_jax.data.nus import ImagePair, load_pair
 
