@@ -91,6 +91,9 @@ _PRIOR_CONFIG = flags.DEFINE_string(
   "U-Net's train pairs); '' = PriorRAW not run.")
 _PRIOR_STEPS = flags.DEFINE_integer("prior_steps", 0, "Steps of each PriorRAW training stage "
                                     "(encoder and reconstructor; 0: the config's).")
+_GATE = flags.DEFINE_integer(
+  "gate_tile", None, "R2LCM residual-gate tile side in pixels (ISP-base models); 0: no "
+  "gate; default: 64 for ISP-base models.", lower_bound=0)
 
 # Values --quick uses for flags not given on the command line.
 _QUICK_VALUES = {"crop": "256x384", "checkpoint": str(_FIXTURE), "gammas": "1",
@@ -289,6 +292,7 @@ def main(argv: list[str]) -> None:
   from r2lcm_jax.baselines.unet import UNetBaseline
   from r2lcm_jax.baselines.unet_train import train_unet
   from r2lcm_jax.benchmark import dataset, report, runs, splits
+  from r2lcm_jax.codec import codec
   from r2lcm_jax.codec.evaluation import PROTOCOL, RateSetting
   from r2lcm_jax.codec.files import load_runner
   from r2lcm_jax.io import images
@@ -380,7 +384,8 @@ def main(argv: list[str]) -> None:
               if vi == 0 else None)
       r2_dir = work / "r2lcm" / v.name
       rows += runs.run_r2lcm(pairs, runner, ckpt.tables, settings, v.name, r2_dir,
-                             error_max=_ERROR_MAX.value, manifest=manifest)
+                             error_max=_ERROR_MAX.value, manifest=manifest,
+                             gate=codec.gate_for(runner, _GATE.value))
       if maps is not None:
         error_folder.mkdir(parents=True, exist_ok=True)
         for cam, name in firsts.items():

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from r2lcm_jax.codec import codec
+from r2lcm_jax.codec import codec, residual_gate
 from r2lcm_jax.codec.checkpoint import resolve_checkpoint
 from r2lcm_jax.codec.evaluation import error_map_figure, score_pair
 from r2lcm_jax.codec.files import decode_file, load_runner
@@ -90,7 +90,8 @@ def _scene(raw_path, checkpoint_dir: pathlib.Path, seed: int, height: int, width
 def run_demo(output: str | pathlib.Path, *, checkpoint: str | None = "default",
              raw_path: str | None = None, seed: int = 0, height: int = 384,
              width: int = 512, crop: bool = True, jpeg_quality: int = 90,
-             drop_steps: int | None = None, gamma: float | None = None) -> DemoReport:
+             drop_steps: int | None = None, gamma: float | None = None,
+             gate_tile: int | None = None) -> DemoReport:
   """Runs the demo into the folder `output` (created if needed).
 
   Args:
@@ -102,6 +103,7 @@ def run_demo(output: str | pathlib.Path, *, checkpoint: str | None = "default",
     jpeg_quality: quality of the stored sRGB (1..100).
     drop_steps, gamma: the rate settings (see `codec.compress`); None: the checkpoint's
       recommended setting (its rate.json), else 0.
+    gate_tile: the residual gate (`codec.gate_for`: None = the model's default, 0 = off).
 
   Returns:
     DemoReport.
@@ -142,13 +144,16 @@ def run_demo(output: str | pathlib.Path, *, checkpoint: str | None = "default",
 
   t0 = time.perf_counter()
   enc = codec.compress_image(raw_rgb, srgb, runner, ckpt.tables, drop_steps=drop_steps,
-                             gamma=gamma, isp=params)
+                             gamma=gamma, isp=params, gate=codec.gate_for(runner, gate_tile))
   t_enc = time.perf_counter() - t0
   images.atomic_write_bytes(files["metadata"], enc.data)
   bpp = 8 * len(enc.data) / (h * w)
   lines.append(f"metadata  {len(enc.data):,} bytes = {bpp:.4f} bpp (estimated from the "
                f"likelihoods: {enc.estimated_bits / (h * w):.4f} bpp); JPEG + metadata "
                f"{8 * (len(jpeg) + len(enc.data)) / (h * w):.3f} bpp")
+  if enc.gate is not None:
+    lines.append(f"gate      {residual_gate.summary(enc.gate_symbols, enc.gate)}; "
+                 f"{enc.groups[residual_gate.GROUP].bytes} bytes of the metadata")
 
   t0 = time.perf_counter()
   dec = decode_file(str(files["jpeg"]), str(files["metadata"]), str(files["recon"]), ckpt,

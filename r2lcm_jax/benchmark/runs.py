@@ -22,6 +22,7 @@ from tqdm import tqdm
 from r2lcm_jax.baselines import metadata_file
 from r2lcm_jax.baselines.base import Baseline, bits_per_pixel
 from r2lcm_jax.codec import evaluation
+from r2lcm_jax.codec.residual_gate import GateSpec
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.data.nus import ImagePair, load_raw_rgb
 from r2lcm_jax.entropy.tables import CodingTables
@@ -128,15 +129,16 @@ def run_baselines(pairs: Sequence[ImagePair], specs: Sequence[MethodSpec], varia
 
 def run_r2lcm(pairs: Sequence[ImagePair], runner: ModelRunner, tables: CodingTables,
               settings: Sequence[evaluation.RateSetting], variant: str, folder: pathlib.Path,
-              *, error_max: float = 0.02, manifest: pathlib.Path | None = None) -> list[Row]:
+              *, error_max: float = 0.02, manifest: pathlib.Path | None = None,
+              gate: GateSpec | None = None) -> list[Row]:
   """R2LCM at every rate setting through real bitstreams (`evaluate_pairs` into `folder`).
 
   `folder` receives the bitstreams, results.csv, summary.md, rd_curves.png and the
   error maps of the first setting (see `codec.evaluation`). `manifest` gives ISP-base
-  models the ISP parameters of each image.
+  models the ISP parameters of each image; `gate` is their residual gate.
   """
   res = evaluation.evaluate_pairs(pairs, runner, tables, folder, settings=settings,
-                                  error_max=error_max, manifest=manifest)
+                                  error_max=error_max, manifest=manifest, gate=gate)
   return [Row("R2LCM", evaluation.RateSetting(r.drop_steps, r.gamma).tag, variant, r.camera,
               r.name, r.psnr, r.ssim, r.bytes, r.bpp_metadata, r.bpp_with_srgb,
               r.encode_network_s + r.encode_coding_s, r.decode_network_s + r.decode_coding_s)

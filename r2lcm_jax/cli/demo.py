@@ -2,6 +2,7 @@
 
     r2lcm demo [--output DIR] [--raw FILE.dng] [--checkpoint default|DIR]
                [--jpeg_quality 90] [--height 384 --width 512] [--drop_steps D] [--gamma G]
+               [--gate_tile PIXELS]
 
 Generates a RAW scene in the default model's camera space (or reads --raw, centre-cropped
 to --height x --width unless --nocrop), renders the sRGB/JPEG with the project's ISP,
@@ -33,6 +34,9 @@ _DROP = flags.DEFINE_integer(
   "drop_steps", None, "Main-level context steps not sent (default: the model's rate.json, else 0).")
 _GAMMA = flags.DEFINE_float(
   "gamma", None, "Coarser step on the last sent step (default: the model's rate.json, else 0).")
+_GATE = flags.DEFINE_integer(
+  "gate_tile", None, "Residual-gate tile side in pixels (ISP-base models); 0: no gate; "
+  "default: 64 for ISP-base models.", lower_bound=0)
 
 
 def main(argv: list[str]) -> None:
@@ -43,7 +47,7 @@ def main(argv: list[str]) -> None:
   report = run_demo(output, checkpoint=_CKPT.value, raw_path=_RAW.value, seed=_SEED.value,
                     height=_HEIGHT.value, width=_WIDTH.value, crop=_CROP.value,
                     jpeg_quality=_JPEG_QUALITY.value, drop_steps=_DROP.value,
-                    gamma=_GAMMA.value)
+                    gamma=_GAMMA.value, gate_tile=_GATE.value)
   for line in report.lines:
     print(line, flush=True)
 

@@ -2,11 +2,13 @@
 
     r2lcm encode --raw IMG.dng [--checkpoint CKPT|default] --out STEM [--jpeg_quality Q]
                  [--drop_steps D] [--gamma G] [--srgb FILE] [--backend jax|numpy|tfc]
-                 [--profile DIR] [--manifest ROOT/manifest.json]
+                 [--profile DIR] [--manifest ROOT/manifest.json] [--gate_tile PIXELS]
 
 Models that reconstruct over the naive inverse ISP (base "isp_inverse") store the ISP
 parameters in the metadata: those of the RAW file, or of its `--manifest` entry when the
-sRGB given with --srgb was rendered by `r2lcm render` with other settings.
+sRGB given with --srgb was rendered by `r2lcm render` with other settings. They also get a
+residual gate by default (`codec.residual_gate`: a per-tile scale on the decoded residual
+that the encoder picks against the RAW; `--gate_tile 0` turns it off).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from absl import flags
 
 from r2lcm_jax.cli.flag_checks import profiler_trace, require
+from r2lcm_jax.codec import residual_gate
 from r2lcm_jax.codec.files import encode_file, load_runner
 
 __all__ = ["main"]
@@ -32,6 +35,9 @@ _BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy
 _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to this folder.")
 _MANIFEST = flags.DEFINE_string(
   "manifest", None, "r2lcm render manifest holding the ISP parameters of the --srgb image.")
+_GATE = flags.DEFINE_integer(
+  "gate_tile", None, "Residual-gate tile side in pixels (ISP-base models only); 0: no gate; "
+  "default: 64 for ISP-base models, none otherwise.", lower_bound=0)
 
 
 def main(argv: list[str]) -> None:
@@ -44,13 +50,16 @@ def main(argv: list[str]) -> None:
       jpeg_quality=_JPEG.value,
       drop_steps=ckpt.rate[0] if _DROP.value is None else _DROP.value,
       gamma=ckpt.rate[1] if _GAMMA.value is None else _GAMMA.value,
-      backend=_BACKEND.value, manifest=_MANIFEST.value,
+      backend=_BACKEND.value, manifest=_MANIFEST.value, gate_tile=_GATE.value,
     )
   r = files.result
   print(f"image      {files.width}x{files.height}")
   print(f"sRGB       {files.srgb_path} ({files.srgb_bytes} bytes)")
   print(f"metadata   {files.metadata_path} ({files.metadata_bytes} bytes, "
         f"{files.bpp_metadata:.4f} bpp; estimated {r.estimated_bits / 8:.0f} bytes)")
+  if r.gate is not None:
+    print(f"gate       {residual_gate.summary(r.gate_symbols, r.gate)}; "
+          f"{r.groups[residual_gate.GROUP].bytes} bytes")
   print(f"total      {files.bpp_total:.4f} bpp (sRGB + metadata)")
   print(f"seconds    network {r.seconds['network']:.2f}, coding {r.seconds['coding']:.2f}")
 

@@ -2,6 +2,7 @@
 
     r2lcm eval --dataset ROOT [--checkpoint CKPT|default] --out DIR [--split test] [--camera NAME]
                [--drop_steps 0,1,2,3] [--gammas 0] [--max_images N] [--error_max 0.01]
+               [--gate_tile PIXELS]
 
 Writes results.csv, summary.csv/.md, rd_curves.png and error_maps/ (see
 r2lcm_jax/codec/evaluation.py for the protocol).
@@ -14,6 +15,7 @@ import pathlib
 from absl import flags
 
 from r2lcm_jax.cli.flag_checks import require
+from r2lcm_jax.codec.codec import gate_for
 from r2lcm_jax.codec.evaluation import PROTOCOL, RateSetting, evaluate_pairs
 from r2lcm_jax.codec.files import load_runner
 from r2lcm_jax.data.nus import find_pairs
@@ -32,6 +34,9 @@ _GAMMAS = flags.DEFINE_string("gammas", "0", "gamma values (drop_steps = 0).")
 _MAX = flags.DEFINE_integer("max_images", 0, "Evaluate at most this many images (0: all).")
 _ERROR_MAX = flags.DEFINE_float("error_max", 0.01, "Upper end of the error-map colour scale.")
 _BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy coder.")
+_GATE = flags.DEFINE_integer(
+  "gate_tile", None, "Residual-gate tile side in pixels (ISP-base models); 0: no gate; "
+  "default: 64 for ISP-base models.", lower_bound=0)
 
 
 def parse_settings(drops: str, gammas: str) -> list[RateSetting]:
@@ -59,7 +64,8 @@ def main(argv: list[str]) -> None:
   manifest = pathlib.Path(_DATASET.value) / "manifest.json"
   rows = evaluate_pairs(pairs, runner, ckpt.tables, out, settings=settings,
                         backend=_BACKEND.value, error_max=_ERROR_MAX.value,
-                        manifest=manifest if manifest.is_file() else None)
+                        manifest=manifest if manifest.is_file() else None,
+                        gate=gate_for(runner, _GATE.value))
   print(PROTOCOL)
   print((out / "summary.md").read_text())
   print(f"{len(rows)} runs; reports in {out}")

@@ -7,6 +7,8 @@
     P_main = h_s(ẑ; sRGB)                           P_main = h_s(ẑ; sRGB)
     main level: code y with P_main ───────────────► decode ŷ (same loop)
     (optional) x̂ = g_s(bicubic×4(ŷ)) (tiled)        x̂ = g_s(bicubic×4(ŷ)) (tiled), crop
+    [ISP-base models, optional] residual gate: x̂ = g_s(...) ─► per-tile scale s
+      chosen against the RAW, coded as group "gate" ───► decode s, apply (codec.residual_gate)
 
 Nothing but the sRGB image and the bitstream reaches the decoder: order masks come from
 fixed Gumbel keys and the decoded state, the header carries geometry, rate settings and
@@ -25,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from r2lcm_jax.codec import geometry, tiling
+from r2lcm_jax.codec import geometry, residual_gate, tiling
 from r2lcm_jax.codec.latent_coding import RateSettings, code_level
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.codec.step_coders import DecodingStepCoder, EncodingStepCoder, GroupRate
@@ -50,6 +52,7 @@ __all__ = [
   "decompress",
   "decompress_image",
   "compress_batch",
+  "gate_for",
   "srgb_to_float",
   "srgb_fingerprint",
   "DEFAULT_TILE",
@@ -74,6 +77,8 @@ class CompressResult:
     seconds: {"network": s, "coding": s}.
     groups: per coding group ("hyper/0", ...): its symbol count, estimated bits and
       real substream bytes (the container adds its header and group table).
+    gate_symbols: int32 (rows, cols) residual-gate symbols (None without a gate).
+    gate: the gate's GateSpec (None without a gate).
   """
 
   data: bytes
@@ -83,6 +88,8 @@ class CompressResult:
   estimated_bits: float
   seconds: dict[str, float]
   groups: dict[str, GroupRate] = dataclasses.field(default_factory=dict)
+  gate_symbols: np.ndarray | None = None
+  gate: residual_gate.GateSpec | None = None
 
 
 @dataclasses.dataclass
@@ -140,6 +147,19 @@ class _TimedRunner:
     return lambda *a: self._clock.timed("network", attr, *a)
 
 
+def gate_for(runner: ModelRunner, tile: int | None = None) -> residual_gate.GateSpec | None:
+  """The residual gate of a `--gate_tile` value, as the command-line tools use it.
+
+  None: the default (GateSpec(), 64-pixel tiles, for models with an ISP base; no gate
+  for the others); 0: no gate; > 0: a gate with that tile side.
+  """
+  if tile is None:
+    return residual_gate.GateSpec() if isp_base.needs_isp(runner.config) else None
+  if int(tile) == 0:
+    return None
+  return residual_gate.GateSpec(tile=int(tile))
+
+
 def _as_backend(backend) -> backends.CoderBackend:
   return backends.get_backend(backend) if isinstance(backend, str) else backend
 
@@ -175,6 +195,7 @@ def compress_image(
   tile: int = DEFAULT_TILE,
   halo: int = DEFAULT_HALO,
   isp: IspParams | None = None,
+  gate: residual_gate.GateSpec | None = None,
 ) -> CompressResult:
   """Encodes the metadata of one image.
 
@@ -191,12 +212,15 @@ def compress_image(
     tile, halo: tiling of the full-resolution networks, in latent pixels.
     isp: the ISP parameters the sRGB was rendered with; required by (and only used
       for) models with base "isp_inverse", which store them in the header.
+    gate: add a residual gate with this tile and denominator (ISP-base models only;
+      `codec.residual_gate`). Costs one synthesis pass on the encoder side.
 
   Returns:
     CompressResult (x_hat in raw-RGB units).
 
   Raises:
-    InputError: bad settings, or an ISP-base model without `isp`.
+    InputError: bad settings, an ISP-base model without `isp`, or a gate for a model
+      without an ISP base.
   """
   raw = np.asarray(raw, np.float32)
   s = srgb_to_float(srgb)
@@ -210,6 +234,10 @@ def compress_image(
     isp_values = isp_base.header_values(isp)
     isp = isp_base.params_from_header(isp_values)  # exactly what the decoder will use
   x_base = isp_base.base_image(cfg, s, isp)  # InputError if the model needs `isp`
+  if gate is not None and x_base is None:
+    raise InputError("the residual gate scales the residual over the naive inverse ISP: "
+                     "it needs a model with base 'isp_inverse'")
+  x_raw = raw
   raw = isp_base.to_residual(cfg, raw, x_base)
   T = runner.num_steps
   if not 0 <= drop_steps < T:
@@ -232,6 +260,20 @@ def compress_image(
   z_hat = code_level(run, "hyper", z, P_hyper, s_p, rate, coder)
   P_main = run.hyper_synthesis(z_hat, s_p)
   y_hat = code_level(run, "main", y, P_main, s_p, rate, coder)
+  x_hat = symbols = None
+  if reconstruct or gate is not None:
+    x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
+  if gate is not None:
+    delta = isp_base.residual_delta(cfg, x_hat)
+    symbols = residual_gate.choose(x_raw, x_base, delta, gate)
+    coder.symbols(residual_gate.GROUP,
+                  residual_gate.table_indexes(symbols.size, tables.scale_table),
+                  lambda: symbols.ravel(), residual_gate.estimate_bits)
+    x_hat = residual_gate.apply(x_base, delta, symbols, gate)
+  elif x_hat is not None:
+    x_hat = isp_base.from_residual(cfg, x_hat, x_base)
+  flags = (bitstream.FLAG_ISP if isp_values is not None else 0) | (
+    bitstream.FLAG_GATE if gate is not None else 0)
   header = bitstream.Header(
     coder_id=coder_backend.coder_id,
     table_fingerprint=tables.fingerprint,
@@ -245,17 +287,15 @@ def compress_image(
     drop_steps=drop_steps,
     gamma_milli=gamma_milli,
     lanes=lanes,
-    flags=bitstream.FLAG_ISP if isp_values is not None else 0,
+    flags=flags,
     isp=isp_values,
+    gate_tile=gate.tile if gate is not None else 0,
+    gate_denominator=gate.denominator if gate is not None else 0,
   )
   groups = [bitstream.Group(name, subs) for name, subs in coder.groups.items()]
   data = bitstream.pack(header, groups)
-  x_hat = None
-  if reconstruct:
-    x_hat = isp_base.from_residual(
-      cfg, geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad), x_base)
   return CompressResult(data, y_hat, z_hat, x_hat, coder.estimated_bits, clock.seconds,
-                        dict(coder.rates))
+                        dict(coder.rates), symbols, gate)
 
 
 def compress(
@@ -371,14 +411,25 @@ def decompress_image(
   z_hat = code_level(run, "hyper", None, P_hyper, s_p, rate, coder)
   P_main = run.hyper_synthesis(z_hat, s_p)
   y_hat = code_level(run, "main", None, P_main, s_p, rate, coder)
+  symbols = gate = None
+  if header.flags & bitstream.FLAG_GATE:
+    gate = residual_gate.GateSpec(header.gate_tile, header.gate_denominator)
+    grid = residual_gate.grid_shape(tuple(header.image_hw), gate)
+    n = grid[0] * grid[1]
+    symbols = residual_gate.check_symbols(coder.symbols(
+      residual_gate.GROUP, residual_gate.table_indexes(n, tables.scale_table), None, None),
+      gate).reshape(grid)
   unused = set(coder.unused_groups())
   if unused:
     raise BitstreamError(f"bitstream has unexpected coding groups {sorted(unused)}")
   x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
   if header.isp is not None:
     cfg = runner.config
-    x_hat = isp_base.from_residual(
-      cfg, x_hat, isp_base.base_image(cfg, s, isp_base.params_from_header(header.isp)))
+    x_base = isp_base.base_image(cfg, s, isp_base.params_from_header(header.isp))
+    if gate is not None:
+      x_hat = residual_gate.apply(x_base, isp_base.residual_delta(cfg, x_hat), symbols, gate)
+    else:
+      x_hat = isp_base.from_residual(cfg, x_hat, x_base)
   return DecompressResult(x_hat, y_hat, z_hat, header, clock.seconds)
 
 

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from r2lcm_jax import metrics
 from r2lcm_jax.baselines.naive_inverse import params_from_manifest
-from r2lcm_jax.codec import codec
+from r2lcm_jax.codec import codec, residual_gate
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.data.nus import ImagePair, load_pair
 from r2lcm_jax.entropy.tables import CodingTables
@@ -204,11 +204,13 @@ def evaluate_pairs(
   backend: str = "jax",
   error_max: float = 0.01,
   manifest: str | os.PathLike | None = None,
+  gate: residual_gate.GateSpec | None = None,
 ) -> list[ImageResult]:
   """Runs every pair through the codec at every setting; writes the reports.
 
   `manifest` (an `r2lcm render` manifest) gives each image's ISP parameters to models
   that reconstruct over the naive inverse (base "isp_inverse"); other models ignore it.
+  `gate`: the residual gate every bitstream gets (ISP-base models; `codec.gate_for`).
   """
   needs_isp = isp_base.needs_isp(runner.config)
   if needs_isp and manifest is None:
@@ -226,7 +228,7 @@ def evaluate_pairs(
     isp = params_from_manifest(manifest, pair.name) if needs_isp else None
     for setting in settings:
       enc = codec.compress_image(x, s, runner, tables, drop_steps=setting.drop_steps,
-                                 gamma=setting.gamma, backend=backend, isp=isp)
+                                 gamma=setting.gamma, backend=backend, isp=isp, gate=gate)
       path = out / "bitstreams" / f"{pair.camera}_{pair.name}_{setting.tag}.r2lcm"
       images.atomic_write_bytes(path, enc.data)
       data = path.read_bytes()

@@ -122,8 +122,12 @@ def encode_file(
   gamma: float = 0.0,
   backend: str = "jax",
   manifest: str | None = None,
+  gate_tile: int | None = None,
 ) -> EncodedFiles:
-  """Encodes one RAW file; writes STEM.{jpg|png} and STEM.r2lcm (see module doc)."""
+  """Encodes one RAW file; writes STEM.{jpg|png} and STEM.r2lcm (see module doc).
+
+  `gate_tile`: the residual gate (`codec.gate_for`: None = the model's default, 0 = off).
+  """
   stem = pathlib.Path(out_stem)
   raw, srgb, jpeg, isp = read_encoder_inputs(raw_path, srgb_path, jpeg_quality, manifest)
   srgb_out = stem.with_name(stem.name + (".jpg" if jpeg is not None else ".png"))
@@ -132,7 +136,7 @@ def encode_file(
     _check_writable(path)
   result = codec.compress_image(
     raw, srgb, runner, ckpt.tables, drop_steps=drop_steps, gamma=gamma, backend=backend,
-    isp=isp,
+    isp=isp, gate=codec.gate_for(runner, gate_tile),
   )
   if jpeg is not None:
     images.atomic_write_bytes(srgb_out, jpeg)

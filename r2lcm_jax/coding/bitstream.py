@@ -13,14 +13,17 @@ Layout (all integers little-endian):
         [flags & FLAG_ISP] isp 14 x f32: wb (3), ccm (3x3, row-major), exposure,
           tone_strength: the ISP the sRGB was rendered with, for models that
           reconstruct over its naive inverse (`models.isp_base`)
+        [flags & FLAG_GATE] gate_tile u16 | gate_denominator u8: the residual gate's
+          tile side and denominator (`codec.residual_gate`; needs FLAG_ISP)
     hcrc       u32      CRC32 of magic..body
     num_groups u32
     per group: name_len u8 | name (ASCII) | K u32 | payload crc32 u32 | K x u32 lengths
     tcrc       u32      CRC32 of the group table (num_groups .. last length)
     payload    the substreams of group 0 (in order), then group 1, ...
 
-Flags: bit 0 (FLAG_ISP) = the ISP block is present; other bits are refused (a reader
-that predates a flag refuses the file instead of misreading it).
+Flags: bit 0 (FLAG_ISP) = the ISP block is present; bit 1 (FLAG_GATE) = the gate block
+is present and the payload has a "gate" group; other bits are refused (a reader that
+predates a flag refuses the file instead of misreading it).
 
 Versions: 1 stored rANS escape values as raw int32; 2 (current) stores them as
 zig-zag varints (`rans_format`). Version-1 files are refused with a message that says
@@ -59,6 +62,7 @@ __all__ = [
   "MAX_GROUPS",
   "MAX_SUBSTREAMS_PER_GROUP",
   "FLAG_ISP",
+  "FLAG_GATE",
   "ISP_VALUES",
 ]
 
@@ -77,11 +81,16 @@ MAX_GROUPS = 4096
 MAX_SUBSTREAMS_PER_GROUP = 65536
 MAX_NAME = 64
 FLAG_ISP = 1
-KNOWN_FLAGS = FLAG_ISP
+FLAG_GATE = 2
+KNOWN_FLAGS = FLAG_ISP | FLAG_GATE
+MIN_GATE_TILE = 8
+MAX_GATE_TILE = 4096
+MAX_GATE_DENOMINATOR = 64
 ISP_VALUES = 14
 _FIXED = struct.Struct("<BB32s32s32s8IHHiI")
 _SHAPE = struct.Struct("<3I")
 _ISP = struct.Struct(f"<{ISP_VALUES}f")
+_GATE = struct.Struct("<HB")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +114,8 @@ class Header:
     flags: FLAG_ISP or 0 (other bits reserved).
     isp: ISP_VALUES float32-representable values (wb 3, ccm 9 row-major, exposure,
       tone_strength) when flags has FLAG_ISP, else None.
+    gate_tile, gate_denominator: the residual gate's tile side (pixels) and denominator
+      when flags has FLAG_GATE, else 0.
     version: container format version.
   """
 
@@ -122,6 +133,8 @@ class Header:
   lanes: int
   flags: int = 0
   isp: tuple[float, ...] | None = None
+  gate_tile: int = 0
+  gate_denominator: int = 0
   version: int = FORMAT_VERSION
 
 
@@ -173,6 +186,14 @@ def _check_header(h: Header) -> None:
       bad(f"ISP block must hold {ISP_VALUES} finite values")
     if min(v[0:3]) <= 0 or v[12] <= 0 or not 0 <= v[13] <= 1:
       bad("ISP block: white balance and exposure must be positive, tone strength in [0, 1]")
+  if h.flags & FLAG_GATE:
+    if not h.flags & FLAG_ISP:
+      bad("the residual gate needs the ISP block")
+    if not (MIN_GATE_TILE <= h.gate_tile <= MAX_GATE_TILE
+            and 1 <= h.gate_denominator <= MAX_GATE_DENOMINATOR):
+      bad(f"gate tile {h.gate_tile} / denominator {h.gate_denominator} out of bounds")
+  elif h.gate_tile or h.gate_denominator:
+    bad("gate fields set without the gate flag")
 
 
 def _encode_name(name: str) -> bytes:
@@ -200,6 +221,8 @@ def pack(header: Header, groups: list[Group]) -> bytes:
     _SHAPE.pack(*s) for s in header.latent_shapes)
   if header.isp is not None:
     body += _ISP.pack(*header.isp)
+  if header.flags & FLAG_GATE:
+    body += _GATE.pack(header.gate_tile, header.gate_denominator)
   head = MAGIC + struct.pack("<HH", FORMAT_VERSION, len(body)) + body
   table = [struct.pack("<I", len(groups))]
   for g in groups:
@@ -306,10 +329,13 @@ def _parse_header(body: bytes) -> Header:
   num_levels = body[_FIXED.size]
   flags = fields[1]
   end = _FIXED.size + 1 + num_levels * _SHAPE.size
-  if len(body) != end + (_ISP.size if flags & FLAG_ISP else 0):
+  isp_end = end + (_ISP.size if flags & FLAG_ISP else 0)
+  if len(body) != isp_end + (_GATE.size if flags & FLAG_GATE else 0):
     raise BitstreamError(f"header length {len(body)} does not match {num_levels} levels"
-                         f"{' and the ISP block' if flags & FLAG_ISP else ''}")
+                         f"{' and the ISP block' if flags & FLAG_ISP else ''}"
+                         f"{' and the gate block' if flags & FLAG_GATE else ''}")
   isp = tuple(float(x) for x in _ISP.unpack_from(body, end)) if flags & FLAG_ISP else None
+  gate_tile, gate_den = _GATE.unpack_from(body, isp_end) if flags & FLAG_GATE else (0, 0)
   shapes = tuple(
     _SHAPE.unpack_from(body, _FIXED.size + 1 + i * _SHAPE.size) for i in range(num_levels))
   (coder_id, flags, table_fp, model_fp, srgb_fp, ih, iw, ph, pw, top, left, ch, cw,
@@ -319,6 +345,7 @@ def _parse_header(body: bytes) -> Header:
     srgb_fingerprint=srgb_fp, image_hw=(ih, iw), padded_hw=(ph, pw),
     crop=(top, left, ch, cw), latent_shapes=shapes, num_steps=num_steps,
     drop_steps=drop_steps, gamma_milli=gamma_milli, lanes=lanes, flags=flags, isp=isp,
+    gate_tile=gate_tile, gate_denominator=gate_den,
   )
   _check_header(header)
   return header

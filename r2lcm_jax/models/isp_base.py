@@ -26,8 +26,8 @@ from r2lcm_jax.errors import InputError
 from r2lcm_jax.isp import pipeline
 from r2lcm_jax.models.config import R2LCMConfig
 
-__all__ = ["needs_isp", "base_image", "to_residual", "from_residual", "header_values",
-           "params_from_header"]
+__all__ = ["needs_isp", "base_image", "to_residual", "residual_delta", "from_residual",
+           "header_values", "params_from_header"]
 
 
 def needs_isp(cfg: R2LCMConfig) -> bool:
@@ -57,12 +57,16 @@ def to_residual(cfg: R2LCMConfig, x_raw: np.ndarray, x_base: np.ndarray | None) 
   return (np.float32(cfg.residual_gain) * (np.asarray(x_raw, np.float32) - x_base)).astype(np.float32)
 
 
+def residual_delta(cfg: R2LCMConfig, r_hat: np.ndarray) -> np.ndarray:
+  """The network output in raw units: float32 r_hat / residual_gain (same shape)."""
+  return (np.asarray(r_hat, np.float32) / np.float32(cfg.residual_gain)).astype(np.float32)
+
+
 def from_residual(cfg: R2LCMConfig, r_hat: np.ndarray, x_base: np.ndarray | None) -> np.ndarray:
   """Raw-RGB from the network output: clip(x_base + r_hat / gain, 0, 1) (r_hat for "none")."""
   if x_base is None:
     return r_hat
-  x = x_base + np.asarray(r_hat, np.float32) / np.float32(cfg.residual_gain)
-  return np.clip(x, 0.0, 1.0).astype(np.float32)
+  return np.clip(x_base + residual_delta(cfg, r_hat), 0.0, 1.0).astype(np.float32)
 
 
 def header_values(isp: pipeline.IspParams) -> tuple[float, ...]:

@@ -88,6 +88,12 @@ def test_decode_cli_rejects_bad_input_with_exit_2_and_no_output(case, checkpoint
 
 def test_encode_cli_writes_files_reports_bpp_and_profiles(checkpoint, real_data, tmp_path):
   src = real_data / "inteltau" / INTELTAU.format(2)
+  # The residual gate needs a model with an ISP base: a typed refusal, no files.
+  proc = _r2lcm("encode", f"--raw={src}", f"--checkpoint={checkpoint}",
+                f"--out={tmp_path / 'g'}", "--gate_tile=32")
+  assert proc.returncode == 2 and "residual gate" in proc.stderr, proc.stderr
+  assert "Traceback" not in proc.stderr
+  assert not list(tmp_path.glob("g.*"))
   proc = _r2lcm("encode", f"--raw={src}", f"--checkpoint={checkpoint}",
                 f"--out={tmp_path / 'a'}", "--drop_steps=1", f"--profile={tmp_path / 'trace'}")
   assert proc.returncode == 0, proc.stderr
@@ -151,6 +157,16 @@ def test_isp_base_model_through_the_cli_uses_the_raw_or_manifest_isp(
   r = _r2lcm("encode", f"--raw={src}", f"--checkpoint={isp_checkpoint}",
              f"--out={tmp_path / 'a'}", "--jpeg_quality=90")
   assert r.returncode == 0, r.stderr
+  # ISP-base models get the residual gate by default (64-px tiles: 4x6 over 256x384).
+  assert "gate       4x6 tiles of 64 px" in r.stdout
+  header, groups = bitstream.unpack((tmp_path / "a.r2lcm").read_bytes())
+  assert header.flags & bitstream.FLAG_GATE and header.gate_tile == 64
+  r = _r2lcm("encode", f"--raw={src}", f"--checkpoint={isp_checkpoint}",
+             f"--out={tmp_path / 'nogate'}", "--jpeg_quality=90", "--gate_tile=0")
+  assert r.returncode == 0, r.stderr
+  assert "gate " not in r.stdout
+  assert not bitstream.unpack((tmp_path / "nogate.r2lcm").read_bytes())[0].flags & (
+    bitstream.FLAG_GATE)
   r = _r2lcm("decode", f"--srgb={tmp_path / 'a.jpg'}", f"--metadata={tmp_path / 'a.r2lcm'}",
              f"--checkpoint={isp_checkpoint}", f"--out={tmp_path / 'a.tiff'}")
   assert r.returncode == 0, r.stderr
