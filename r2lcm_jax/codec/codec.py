@@ -7,7 +7,7 @@
     P_main = h_s(ẑ; sRGB)                           P_main = h_s(ẑ; sRGB)
     main level: code y with P_main ───────────────► decode ŷ (same loop)
     (optional) x̂ = g_s(bicubic×4(ŷ)) (tiled)        x̂ = g_s(bicubic×4(ŷ)) (tiled), crop
-    [ISP-base models, optional] residual gate: x̂ = g_s(...) ─► per-tile scale s
+    [ISP-base models, optional] residual gate: x̂ = g_s(...) ─► per-tile/channel scale s
       chosen against the RAW, coded as group "gate" ───► decode s, apply (codec.residual_gate)
 
 Nothing but the sRGB image and the bitstream reaches the decoder: order masks come from
@@ -77,7 +77,7 @@ class CompressResult:
     seconds: {"network": s, "coding": s}.
     groups: per coding group ("hyper/0", ...): its symbol count, estimated bits and
       real substream bytes (the container adds its header and group table).
-    gate_symbols: int32 (rows, cols) residual-gate symbols (None without a gate).
+    gate_symbols: int32 (rows, cols, 3) residual-gate symbols (None without a gate).
     gate: the gate's GateSpec (None without a gate).
   """
 
@@ -415,7 +415,7 @@ def decompress_image(
   if header.flags & bitstream.FLAG_GATE:
     gate = residual_gate.GateSpec(header.gate_tile, header.gate_denominator)
     grid = residual_gate.grid_shape(tuple(header.image_hw), gate)
-    n = grid[0] * grid[1]
+    n = grid[0] * grid[1] * grid[2]
     symbols = residual_gate.check_symbols(coder.symbols(
       residual_gate.GROUP, residual_gate.table_indexes(n, tables.scale_table), None, None),
       gate).reshape(grid)

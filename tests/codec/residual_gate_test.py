@@ -60,21 +60,23 @@ def test_choose_is_the_per_tile_minimum_and_prefers_cheap_symbols():
   h, w = 37, 50  # partial tiles at the bottom and right
   x = rng.uniform(0, 1, (h, w, 3)).astype(np.float32)
   base = np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
-  # A residual that is right on the left half, twice too large on the right half.
+  # A residual that is right on the left half and in the green channel everywhere,
+  # twice too large in red and blue on the right half.
   delta = (x - base).astype(np.float32)
-  delta[:, 25:] *= 2.0
+  delta[:, 25:, 0::2] *= 2.0
   spec = residual_gate.GateSpec(tile=8, denominator=4)
   s = residual_gate.choose(x, base, delta, spec)
-  assert s.shape == residual_gate.grid_shape((h, w), spec) == (5, 7)
-  # Brute force: every tile's chosen symbol reaches the minimum over all 9 candidates.
+  assert s.shape == residual_gate.grid_shape((h, w), spec) == (5, 7, 3)
+  # Brute force: every tile's and channel's symbol reaches the minimum of 9 candidates.
   for r in range(5):
     for c in range(7):
-      sl = np.s_[8 * r:8 * r + 8, 8 * c:8 * c + 8]
-      errs = {k: _sse(np.clip(base[sl] + (1 + k / 4) * delta[sl], 0, 1), x[sl])
-              for k in range(-4, 5)}
-      assert errs[int(s[r, c])] == pytest.approx(min(errs.values()), rel=1e-5)
-  assert np.all(s[:, :3] == 0)  # exact residual: keep it
-  assert np.all(s[:, 4:] == -2)  # doubled residual: halve it (1 - 2/4)
+      for ch in range(3):
+        sl = np.s_[8 * r:8 * r + 8, 8 * c:8 * c + 8, ch]
+        errs = {k: _sse(np.clip(base[sl] + (1 + k / 4) * delta[sl], 0, 1), x[sl])
+                for k in range(-4, 5)}
+        assert errs[int(s[r, c, ch])] == pytest.approx(min(errs.values()), rel=1e-5)
+  assert np.all(s[:, :3] == 0) and np.all(s[..., 1] == 0)  # exact residual: keep it
+  assert np.all(s[:, 4:, 0::2] == -2)  # doubled residual: halve it (1 - 2/4)
   # The gated image is never worse than the plain decoder or the naive inverse.
   gated = residual_gate.apply(base, delta, s, spec)
   assert _sse(gated, x) <= _sse(np.clip(base + delta, 0, 1), x)
@@ -85,10 +87,10 @@ def test_choose_is_the_per_tile_minimum_and_prefers_cheap_symbols():
 
 def test_scale_map_and_symbol_checks():
   spec = residual_gate.GateSpec(tile=8, denominator=2)
-  m = residual_gate.scale_map(np.array([[-2, 1]], np.int32), (5, 11), spec)
-  assert m.shape == (5, 11, 1)
-  np.testing.assert_array_equal(m[:, :8, 0], 0.0)
-  np.testing.assert_array_equal(m[:, 8:, 0], 1.5)
+  m = residual_gate.scale_map(np.array([[[-2, 0, 2], [1, -1, 0]]], np.int32), (5, 11), spec)
+  assert m.shape == (5, 11, 3)
+  np.testing.assert_array_equal(m[:, :8], np.broadcast_to([0.0, 1.0, 2.0], (5, 8, 3)))
+  np.testing.assert_array_equal(m[:, 8:], np.broadcast_to([1.5, 0.5, 1.0], (5, 3, 3)))
   with pytest.raises(BitstreamError, match="outside"):
     residual_gate.check_symbols(np.array([3]), spec)
   with pytest.raises(InputError, match="gate tile"):
@@ -97,6 +99,8 @@ def test_scale_map_and_symbol_checks():
     residual_gate.GateSpec(denominator=0)
   assert residual_gate.estimate_bits(np.zeros(10)) < residual_gate.estimate_bits(
     np.full(10, 3))
+  assert "R/G/B 0.75/1.00/1.25" in residual_gate.summary(
+    np.array([[[-1, 0, 1]]]), residual_gate.GateSpec(tile=8, denominator=4))
 
 
 def test_gated_codec_round_trip_is_exact_and_never_worse(runner, tables, real_crop):
@@ -107,9 +111,10 @@ def test_gated_codec_round_trip_is_exact_and_never_worse(runner, tables, real_cr
   assert header.flags == bitstream.FLAG_ISP | bitstream.FLAG_GATE
   assert (header.gate_tile, header.gate_denominator) == (16, 4)
   assert [g.name for g in groups][-1] == "gate"
-  # The gate costs a few bytes (5x7 tiles, <= ~6 bits each, plus the group's entry in
-  # the container) on top of the same latents.
-  assert 0 < len(enc.data) - len(plain.data) < 100
+  # The gate costs a few bytes (5x7 tiles x 3 channels, <= ~6 bits each, plus the
+  # group's entry in the container) on top of the same latents.
+  assert enc.gate_symbols.shape == (5, 7, 3)
+  assert 0 < len(enc.data) - len(plain.data) < 120
   np.testing.assert_array_equal(enc.y_hat, plain.y_hat)
   dec = codec.decompress_image(srgb, enc.data, runner, tables)
   np.testing.assert_array_equal(dec.raw, enc.x_hat)  # bit-exact: same arrays, same ops
