@@ -79,6 +79,8 @@ class CompressResult:
       real substream bytes (the container adds its header and group table).
     gate_symbols: int32 (rows, cols, 3) residual-gate symbols (None without a gate).
     gate: the gate's GateSpec (None without a gate).
+    delta: float32 (H, W, 3) the network's residual in raw units, before the gate and
+      the clip (ISP-base models, when x_hat was computed; else None).
   """
 
   data: bytes
@@ -90,6 +92,7 @@ class CompressResult:
   groups: dict[str, GroupRate] = dataclasses.field(default_factory=dict)
   gate_symbols: np.ndarray | None = None
   gate: residual_gate.GateSpec | None = None
+  delta: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -260,11 +263,12 @@ def compress_image(
   z_hat = code_level(run, "hyper", z, P_hyper, s_p, rate, coder)
   P_main = run.hyper_synthesis(z_hat, s_p)
   y_hat = code_level(run, "main", y, P_main, s_p, rate, coder)
-  x_hat = symbols = None
+  x_hat = symbols = delta = None
   if reconstruct or gate is not None:
     x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
+    if x_base is not None:
+      delta = isp_base.residual_delta(cfg, x_hat)
   if gate is not None:
-    delta = isp_base.residual_delta(cfg, x_hat)
     symbols = residual_gate.choose(x_raw, x_base, delta, gate)
     coder.symbols(residual_gate.GROUP,
                   residual_gate.table_indexes(symbols.size, tables.scale_table),
@@ -295,7 +299,7 @@ def compress_image(
   groups = [bitstream.Group(name, subs) for name, subs in coder.groups.items()]
   data = bitstream.pack(header, groups)
   return CompressResult(data, y_hat, z_hat, x_hat, coder.estimated_bits, clock.seconds,
-                        dict(coder.rates), symbols, gate)
+                        dict(coder.rates), symbols, gate, delta)
 
 
 def compress(
