@@ -7,9 +7,9 @@ Renders the RAW with the project's ISP (JPEG at --jpeg_quality), encodes it once
 without a gate and with the encoder-side reconstruction (`compress_image(...,
 reconstruct=True)`), then applies every gate variant to that same decoded residual:
 
-  per channel   `codec.residual_gate.choose` (what the codec does): 3 symbols per tile;
-  per tile      one symbol per tile for all channels (the same candidates, the error
-                summed over the channels), computed here for comparison.
+  per channel   `residual_gate.choose` (what the codec does): 3 symbols per tile;
+  per tile      `choose(..., per_channel=False)`: one symbol per tile for all channels
+                (the same candidates, the error summed over the channels).
 
 For each it reports the PSNR (on [0, 1], as `r2lcm eval`), the gate's size from the
 coding model's estimate (`residual_gate.estimate_bits`, bits -> bpp) and the total
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import time
 
-import numpy as np
 from absl import flags
 
 from r2lcm_jax.codec import codec, residual_gate
@@ -32,7 +31,7 @@ from r2lcm_jax.codec.files import load_runner, read_encoder_inputs
 from r2lcm_jax.errors import ConfigError, InputError
 from r2lcm_jax.models import isp_base
 
-__all__ = ["main", "per_tile_choice"]
+__all__ = ["main"]
 
 _RAW = flags.DEFINE_string("raw", None, "Camera RAW (DNG, ...) to render and encode.")
 _CKPT = flags.DEFINE_string("checkpoint", "default", "An ISP-base codec checkpoint.")
@@ -41,28 +40,6 @@ _DROP = flags.DEFINE_integer("drop_steps", 0, "Main-level steps not sent.")
 _GAMMA = flags.DEFINE_float("gamma", 4.0, "Coarser step on the last sent step.")
 _TILES = flags.DEFINE_string("tiles", "16,32,64,128,256", "Gate tile sides to compare.")
 _JSON = flags.DEFINE_string("json", "", "Also write the rows as JSON here.")
-
-
-def per_tile_choice(x: np.ndarray, base: np.ndarray, delta: np.ndarray,
-                    spec: residual_gate.GateSpec) -> np.ndarray:
-  """int32 (rows, cols, 3): one symbol per tile (the channel-summed error's minimum),
-  repeated over the channels so that `residual_gate.apply` can use it."""
-  d = spec.denominator
-  rows, cols, _ = residual_gate.grid_shape(x.shape[:2], spec)
-  t = spec.tile
-  best_sse = best = None
-  for s in [0] + [v for k in range(1, d + 1) for v in (-k, k)]:
-    x_hat = np.clip(base + np.float32(1.0 + s / d) * delta, 0.0, 1.0)
-    err = np.zeros((rows * t, cols * t), np.float64)
-    err[: x.shape[0], : x.shape[1]] = np.square(x_hat - x, dtype=np.float32).sum(-1)
-    sse = err.reshape(rows, t, cols, t).sum(axis=(1, 3))
-    if best is None:
-      best_sse, best = sse, np.zeros(sse.shape, np.int32)
-    else:
-      better = sse < best_sse
-      best_sse = np.where(better, sse, best_sse)
-      best = np.where(better, np.int32(s), best)
-  return np.repeat(best[..., None], 3, axis=-1)
 
 
 def main(argv: list[str]) -> None:
@@ -94,9 +71,8 @@ def main(argv: list[str]) -> None:
            "gate_bpp": 0.0, "bpp": bpp0}]
   for tile in tiles:
     spec = residual_gate.GateSpec(tile=tile)
-    for variant, chooser in (("per tile", per_tile_choice),
-                             ("per channel", residual_gate.choose)):
-      s = chooser(x, base, delta, spec)
+    for variant, per_channel in (("per tile", False), ("per channel", True)):
+      s = residual_gate.choose(x, base, delta, spec, per_channel=per_channel)
       bits = residual_gate.estimate_bits((s[..., 0] if variant == "per tile" else s).ravel())
       rows.append({"variant": variant, "tile": tile,
                    "psnr": score_pair(x, residual_gate.apply(base, delta, s, spec))[0],

@@ -97,7 +97,7 @@ def _tile_sums(a: np.ndarray, spec: GateSpec) -> np.ndarray:
 
 
 def choose(x_raw: np.ndarray, x_base: np.ndarray, delta: np.ndarray,
-           spec: GateSpec) -> np.ndarray:
+           spec: GateSpec, *, per_channel: bool = True) -> np.ndarray:
   """int32 (rows, cols, 3): per tile and channel, the s in [-D, D] with the least error.
 
   Args:
@@ -105,6 +105,9 @@ def choose(x_raw: np.ndarray, x_base: np.ndarray, delta: np.ndarray,
     x_base: float32 (H, W, 3) the naive inverse.
     delta: float32 (H, W, 3) the network's residual in raw units (r_hat / gain).
     spec: tile and denominator.
+    per_channel: False picks one s per tile for all three channels (the error summed
+      over the channels; repeated along the last axis). The codec uses True;
+      `r2lcm bench gate` compares both.
 
   Ties go to the smallest |s| (then the negative one), the cheapest symbol.
   """
@@ -120,6 +123,8 @@ def choose(x_raw: np.ndarray, x_base: np.ndarray, delta: np.ndarray,
     scale = np.float32(1.0) + np.float32(s) / np.float32(d)
     x_hat = np.clip(x_base + scale * delta, 0.0, 1.0)
     sse = _tile_sums(np.square(x_hat - x_raw, dtype=np.float32), spec)
+    if not per_channel:
+      sse = np.repeat(sse.sum(axis=-1, keepdims=True), 3, axis=-1)
     if best is None:
       best_sse, best = sse, np.zeros(sse.shape, np.int32)
     else:

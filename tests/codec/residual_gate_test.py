@@ -85,6 +85,26 @@ def test_choose_is_the_per_tile_minimum_and_prefers_cheap_symbols():
   assert not residual_gate.choose(x, base, np.zeros_like(delta), spec).any()
 
 
+def test_one_scale_per_tile_is_the_channel_summed_minimum():
+  rng = np.random.default_rng(1)
+  x = rng.uniform(0, 1, (20, 24, 3)).astype(np.float32)
+  base = np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
+  delta = (1.5 * (x - base)).astype(np.float32)
+  delta[..., 1] *= -1.0  # green needs another scale than red and blue
+  spec = residual_gate.GateSpec(tile=8, denominator=4)
+  s = residual_gate.choose(x, base, delta, spec, per_channel=False)
+  assert s.shape == (3, 3, 3) and np.all(s == s[..., :1])
+  for r in range(3):
+    for c in range(3):
+      sl = np.s_[8 * r:8 * r + 8, 8 * c:8 * c + 8]
+      errs = {k: _sse(np.clip(base[sl] + (1 + k / 4) * delta[sl], 0, 1), x[sl])
+              for k in range(-4, 5)}
+      assert errs[int(s[r, c, 0])] == pytest.approx(min(errs.values()), rel=1e-5)
+  per_channel = residual_gate.choose(x, base, delta, spec)
+  assert _sse(residual_gate.apply(base, delta, per_channel, spec), x) < _sse(
+    residual_gate.apply(base, delta, s, spec), x)
+
+
 def test_scale_map_and_symbol_checks():
   spec = residual_gate.GateSpec(tile=8, denominator=2)
   m = residual_gate.scale_map(np.array([[[-2, 0, 2], [1, -1, 0]]], np.int32), (5, 11), spec)
