@@ -73,7 +73,7 @@ def main(argv: list[str]) -> None:
     spec = residual_gate.GateSpec(tile=tile)
     for variant, per_channel in (("per tile", False), ("per channel", True)):
       s = residual_gate.choose(x, base, delta, spec, per_channel=per_channel)
-      bits = residual_gate.estimate_bits((s[..., 0] if variant == "per tile" else s).ravel())
+      bits = residual_gate.estimate_bits((s if per_channel else s[..., 0]).ravel())
       rows.append({"variant": variant, "tile": tile,
                    "psnr": score_pair(x, residual_gate.apply(base, delta, s, spec))[0],
                    "gate_bpp": bits / (h * w), "bpp": bpp0 + bits / (h * w)})

@@ -54,6 +54,7 @@ import time
 
 from absl import flags, logging
 
+from r2lcm_jax.cli.flag_checks import define_gate_tile
 from r2lcm_jax.errors import ConfigError
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -91,9 +92,7 @@ _PRIOR_CONFIG = flags.DEFINE_string(
   "U-Net's train pairs); '' = PriorRAW not run.")
 _PRIOR_STEPS = flags.DEFINE_integer("prior_steps", 0, "Steps of each PriorRAW training stage "
                                     "(encoder and reconstructor; 0: the config's).")
-_GATE = flags.DEFINE_integer(
-  "gate_tile", None, "R2LCM residual-gate tile side in pixels (ISP-base models); 0: no "
-  "gate; default: 64 for ISP-base models.", lower_bound=0)
+_GATE = define_gate_tile()
 
 # Values --quick uses for flags not given on the command line.
 _QUICK_VALUES = {"crop": "256x384", "checkpoint": str(_FIXTURE), "gammas": "1",

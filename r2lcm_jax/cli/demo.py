@@ -17,6 +17,7 @@ import tempfile
 
 from absl import flags
 
+from r2lcm_jax.cli.flag_checks import define_gate_tile
 from r2lcm_jax.demo import run_demo
 from r2lcm_jax.errors import ConfigError
 
@@ -34,9 +35,7 @@ _DROP = flags.DEFINE_integer(
   "drop_steps", None, "Main-level context steps not sent (default: the model's rate.json, else 0).")
 _GAMMA = flags.DEFINE_float(
   "gamma", None, "Coarser step on the last sent step (default: the model's rate.json, else 0).")
-_GATE = flags.DEFINE_integer(
-  "gate_tile", None, "Residual-gate tile side in pixels (ISP-base models); 0: no gate; "
-  "default: 64 for ISP-base models.", lower_bound=0)
+_GATE = define_gate_tile()
 
 
 def main(argv: list[str]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from r2lcm_jax.cli.flag_checks import profiler_trace, require
+from r2lcm_jax.cli.flag_checks import define_gate_tile, profiler_trace, require
 from r2lcm_jax.codec import residual_gate
 from r2lcm_jax.codec.files import encode_file, load_runner
 
@@ -35,9 +35,7 @@ _BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy
 _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to this folder.")
 _MANIFEST = flags.DEFINE_string(
   "manifest", None, "r2lcm render manifest holding the ISP parameters of the --srgb image.")
-_GATE = flags.DEFINE_integer(
-  "gate_tile", None, "Residual-gate tile side in pixels (ISP-base models only); 0: no gate; "
-  "default: 64 for ISP-base models, none otherwise.", lower_bound=0)
+_GATE = define_gate_tile()
 
 
 def main(argv: list[str]) -> None:

@@ -14,7 +14,7 @@ import pathlib
 
 from absl import flags
 
-from r2lcm_jax.cli.flag_checks import require
+from r2lcm_jax.cli.flag_checks import define_gate_tile, require
 from r2lcm_jax.codec.codec import gate_for
 from r2lcm_jax.codec.evaluation import PROTOCOL, RateSetting, evaluate_pairs
 from r2lcm_jax.codec.files import load_runner
@@ -34,9 +34,7 @@ _GAMMAS = flags.DEFINE_string("gammas", "0", "gamma values (drop_steps = 0).")
 _MAX = flags.DEFINE_integer("max_images", 0, "Evaluate at most this many images (0: all).")
 _ERROR_MAX = flags.DEFINE_float("error_max", 0.01, "Upper end of the error-map colour scale.")
 _BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy coder.")
-_GATE = flags.DEFINE_integer(
-  "gate_tile", None, "Residual-gate tile side in pixels (ISP-base models); 0: no gate; "
-  "default: 64 for ISP-base models.", lower_bound=0)
+_GATE = define_gate_tile()
 
 
 def parse_settings(drops: str, gammas: str) -> list[RateSetting]:

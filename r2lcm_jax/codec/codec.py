@@ -419,9 +419,9 @@ def decompress_image(
   if header.flags & bitstream.FLAG_GATE:
     gate = residual_gate.GateSpec(header.gate_tile, header.gate_denominator)
     grid = residual_gate.grid_shape(tuple(header.image_hw), gate)
-    n = grid[0] * grid[1] * grid[2]
     symbols = residual_gate.check_symbols(coder.symbols(
-      residual_gate.GROUP, residual_gate.table_indexes(n, tables.scale_table), None, None),
+      residual_gate.GROUP,
+      residual_gate.table_indexes(int(np.prod(grid)), tables.scale_table), None, None),
       gate).reshape(grid)
   unused = set(coder.unused_groups())
   if unused:
