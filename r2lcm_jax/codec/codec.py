@@ -40,6 +40,7 @@ from r2lcm_jax.errors import (
   InputError,
   ShapeMismatchError,
 )
+from r2lcm_jax.isp import fitted_map
 from r2lcm_jax.isp.pipeline import IspParams
 from r2lcm_jax.models import isp_base
 
@@ -153,11 +154,11 @@ class _TimedRunner:
 def gate_for(runner: ModelRunner, tile: int | None = None) -> residual_gate.GateSpec | None:
   """The residual gate of a `--gate_tile` value, as the command-line tools use it.
 
-  None: the default (GateSpec(), 64-pixel tiles, for models with an ISP base; no gate
+  None: the default (GateSpec(), 64-pixel tiles, for models with a base; no gate
   for the others); 0: no gate; > 0: a gate with that tile side.
   """
   if tile is None:
-    return residual_gate.GateSpec() if isp_base.needs_isp(runner.config) else None
+    return residual_gate.GateSpec() if isp_base.has_base(runner.config) else None
   if int(tile) == 0:
     return None
   return residual_gate.GateSpec(tile=int(tile))
@@ -214,16 +215,20 @@ def compress_image(
     reconstruct: also run the decoder network on the encoder side (x_hat).
     tile, halo: tiling of the full-resolution networks, in latent pixels.
     isp: the ISP parameters the sRGB was rendered with; required by (and only used
-      for) models with base "isp_inverse", which store them in the header.
-    gate: add a residual gate with this tile and denominator (ISP-base models only;
+      for) models with base "isp_inverse", which store them in the header. The sRGB
+      must be that ISP's render of `raw` (`isp_base.check_rendered_by`).
+    gate: add a residual gate with this tile and denominator (models with a base only;
       `codec.residual_gate`). Costs one synthesis pass on the encoder side.
+
+  Models with base "fitted" fit their sRGB -> raw map to (sRGB, raw) here and store it
+  in the header; they need nothing else.
 
   Returns:
     CompressResult (x_hat in raw-RGB units).
 
   Raises:
-    InputError: bad settings, an ISP-base model without `isp`, or a gate for a model
-      without an ISP base.
+    InputError: bad settings, an ISP-base model without `isp` or with an sRGB that ISP
+      did not make, or a gate for a model without a base.
   """
   raw = np.asarray(raw, np.float32)
   s = srgb_to_float(srgb)
@@ -232,14 +237,10 @@ def compress_image(
   if raw.shape != s.shape:
     raise ShapeMismatchError(f"raw {raw.shape[:2]} and sRGB {s.shape[:2]} differ in size")
   cfg = runner.config
-  isp_values = None
-  if isp_base.needs_isp(cfg) and isp is not None:
-    isp_values = isp_base.header_values(isp)
-    isp = isp_base.params_from_header(isp_values)  # exactly what the decoder will use
-  x_base = isp_base.base_image(cfg, s, isp)  # InputError if the model needs `isp`
+  isp_values, x_base, fitted = _encoder_base(cfg, s, raw, isp)
   if gate is not None and x_base is None:
-    raise InputError("the residual gate scales the residual over the naive inverse ISP: "
-                     "it needs a model with base 'isp_inverse'")
+    raise InputError("the residual gate scales the residual over a base: it needs a "
+                     "model with base 'isp_inverse' or 'fitted'")
   x_raw = raw
   raw = isp_base.to_residual(cfg, raw, x_base)
   T = runner.num_steps
@@ -277,7 +278,8 @@ def compress_image(
   elif x_hat is not None:
     x_hat = isp_base.from_residual(cfg, x_hat, x_base)
   flags = (bitstream.FLAG_ISP if isp_values is not None else 0) | (
-    bitstream.FLAG_GATE if gate is not None else 0)
+    bitstream.FLAG_GATE if gate is not None else 0) | (
+    bitstream.FLAG_FITTED if fitted is not None else 0)
   header = bitstream.Header(
     coder_id=coder_backend.coder_id,
     table_fingerprint=tables.fingerprint,
@@ -295,11 +297,37 @@ def compress_image(
     isp=isp_values,
     gate_tile=gate.tile if gate is not None else 0,
     gate_denominator=gate.denominator if gate is not None else 0,
+    fitted=fitted.to_bytes() if fitted is not None else None,
   )
   groups = [bitstream.Group(name, subs) for name, subs in coder.groups.items()]
   data = bitstream.pack(header, groups)
   return CompressResult(data, y_hat, z_hat, x_hat, coder.estimated_bits, clock.seconds,
                         dict(coder.rates), symbols, gate, delta)
+
+
+def _encoder_base(cfg, s: np.ndarray, raw: np.ndarray, isp: IspParams | None):
+  """(isp header values | None, x_base | None, FittedMap | None) of the model's base.
+
+  x_base is computed from exactly what the decoder will read back from the header.
+  """
+  if isp_base.needs_fit(cfg):
+    fitted = isp_base.fit_base(cfg, s, raw)
+    return None, isp_base.base_image(cfg, s, None, fitted), fitted
+  isp_values = None
+  if isp_base.needs_isp(cfg) and isp is not None:
+    isp_values = isp_base.header_values(isp)
+    isp = isp_base.params_from_header(isp_values)  # exactly what the decoder will use
+    isp_base.check_rendered_by(s, raw, isp)
+  return isp_values, isp_base.base_image(cfg, s, isp), None  # InputError if `isp` is missing
+
+
+def _decoder_base(cfg, s: np.ndarray, header: bitstream.Header) -> np.ndarray | None:
+  """x_base (H, W, 3) of the bitstream's base block, or None for base "none"."""
+  if header.fitted is not None:
+    return isp_base.base_image(cfg, s, None, fitted_map.FittedMap.from_bytes(header.fitted))
+  if header.isp is not None:
+    return isp_base.base_image(cfg, s, isp_base.params_from_header(header.isp))
+  return None
 
 
 def compress(
@@ -350,11 +378,14 @@ def _check_header(header: bitstream.Header, runner: ModelRunner, tables: CodingT
     raise BitstreamError("bitstream geometry is inconsistent with the image size/model")
   if not 0 <= header.drop_steps < T:
     raise BitstreamError(f"bitstream drop_steps {header.drop_steps} out of range")
-  if isp_base.needs_isp(runner.config) != (header.isp is not None):
-    raise BitstreamError(
-      "bitstream and model disagree on the ISP base: the model "
-      f"{'needs' if isp_base.needs_isp(runner.config) else 'has no use for'} the ISP "
-      f"block, the bitstream {'has' if header.isp is not None else 'has none'}")
+  cfg = runner.config
+  for needed, block, what in ((isp_base.needs_isp(cfg), header.isp, "ISP"),
+                              (isp_base.needs_fit(cfg), header.fitted, "fitted-map")):
+    if needed != (block is not None):
+      raise BitstreamError(
+        f"bitstream and model disagree on the base: the model "
+        f"{'needs' if needed else 'has no use for'} the {what} block, the bitstream "
+        f"{'has' if block is not None else 'has none'}")
 
 
 def decompress_image(
@@ -427,9 +458,9 @@ def decompress_image(
   if unused:
     raise BitstreamError(f"bitstream has unexpected coding groups {sorted(unused)}")
   x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
-  if header.isp is not None:
-    cfg = runner.config
-    x_base = isp_base.base_image(cfg, s, isp_base.params_from_header(header.isp))
+  cfg = runner.config
+  x_base = _decoder_base(cfg, s, header)
+  if x_base is not None:
     if gate is not None:
       x_hat = residual_gate.apply(x_base, isp_base.residual_delta(cfg, x_hat), symbols, gate)
     else:

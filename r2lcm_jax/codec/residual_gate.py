@@ -1,7 +1,7 @@
 """The residual gate: a per-tile, per-channel scale on the decoded residual, chosen by the encoder.
 
-Only for models that reconstruct over the naive inverse ISP (`models.isp_base`). The
-decoder of such a model returns
+Only for models that reconstruct over a base (the naive inverse ISP or the fitted map,
+`models.isp_base`). The decoder of such a model returns
 
     x_hat = clip(x_base + delta, 0, 1),    delta = r_hat / residual_gain   (H, W, 3)
 
@@ -14,10 +14,10 @@ may be smaller), and channel c of tile t gets an integer symbol s in [-D, D]:
 
     x_hat[..., c] = clip(x_base[..., c] + (1 + s / D) * delta[..., c], 0, 1)   on tile t
 
-so s = 0 is the network as trained, s = -D is the naive inverse alone and s = +D
+so s = 0 is the network as trained, s = -D is the base alone and s = +D
 doubles the residual. The encoder picks, per tile and channel, the s with the smallest
 squared error against the RAW (ties go to the smaller |s|, the cheaper symbol); the
-gated image is therefore never worse than the ungated one nor than the naive inverse,
+gated image is therefore never worse than the ungated one nor than the base,
 tile by tile. (One scale per tile for all three channels was measured too: on the
 held-back HERO7 frame it gives 0.5 dB less; see experiments/README.md.)
 

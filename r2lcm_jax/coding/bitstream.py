@@ -14,7 +14,10 @@ Layout (all integers little-endian):
           tone_strength: the ISP the sRGB was rendered with, for models that
           reconstruct over its naive inverse (`models.isp_base`)
         [flags & FLAG_GATE] gate_tile u16 | gate_denominator u8: the residual gate's
-          tile side and denominator (`codec.residual_gate`; needs FLAG_ISP)
+          tile side and denominator (`codec.residual_gate`; needs a base block)
+        [flags & FLAG_FITTED] fitted_len u16 | fitted_len bytes: the parameters of the
+          sRGB -> raw map the encoder fitted (`isp.fitted_map`), for models that
+          reconstruct over it; opaque here, parsed by the codec
     hcrc       u32      CRC32 of magic..body
     num_groups u32
     per group: name_len u8 | name (ASCII) | K u32 | payload crc32 u32 | K x u32 lengths
@@ -22,7 +25,8 @@ Layout (all integers little-endian):
     payload    the substreams of group 0 (in order), then group 1, ...
 
 Flags: bit 0 (FLAG_ISP) = the ISP block is present; bit 1 (FLAG_GATE) = the gate block
-is present and the payload has a "gate" group; other bits are refused (a reader that
+is present and the payload has a "gate" group; bit 2 (FLAG_FITTED) = the fitted-map
+block is present (never together with FLAG_ISP); other bits are refused (a reader that
 predates a flag refuses the file instead of misreading it).
 
 Versions: 1 stored rANS escape values as raw int32; 2 (current) stores them as
@@ -63,7 +67,9 @@ __all__ = [
   "MAX_SUBSTREAMS_PER_GROUP",
   "FLAG_ISP",
   "FLAG_GATE",
+  "FLAG_FITTED",
   "ISP_VALUES",
+  "MAX_FITTED_BYTES",
 ]
 
 MAGIC = b"\x89R2LCM\r\n"
@@ -71,7 +77,7 @@ FORMAT_VERSION = 2
 RETIRED_VERSIONS = {
   1: "rANS escape values as raw int32; version 2 codes them as varints",
 }
-MAX_HEADER_BYTES = 1024
+MAX_HEADER_BYTES = 4096
 MAX_IMAGE_SIDE = 1 << 16
 MAX_LEVELS = 8
 MAX_CHANNELS = 4096
@@ -82,7 +88,9 @@ MAX_SUBSTREAMS_PER_GROUP = 65536
 MAX_NAME = 64
 FLAG_ISP = 1
 FLAG_GATE = 2
-KNOWN_FLAGS = FLAG_ISP | FLAG_GATE
+FLAG_FITTED = 4
+KNOWN_FLAGS = FLAG_ISP | FLAG_GATE | FLAG_FITTED
+MAX_FITTED_BYTES = 2048
 MIN_GATE_TILE = 8
 MAX_GATE_TILE = 4096
 MAX_GATE_DENOMINATOR = 64
@@ -91,6 +99,7 @@ _FIXED = struct.Struct("<BB32s32s32s8IHHiI")
 _SHAPE = struct.Struct("<3I")
 _ISP = struct.Struct(f"<{ISP_VALUES}f")
 _GATE = struct.Struct("<HB")
+_FITTED_LEN = struct.Struct("<H")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +125,8 @@ class Header:
       tone_strength) when flags has FLAG_ISP, else None.
     gate_tile, gate_denominator: the residual gate's tile side (pixels) and denominator
       when flags has FLAG_GATE, else 0.
+    fitted: the fitted-map block (1..MAX_FITTED_BYTES bytes) when flags has
+      FLAG_FITTED, else None.
     version: container format version.
   """
 
@@ -135,6 +146,7 @@ class Header:
   isp: tuple[float, ...] | None = None
   gate_tile: int = 0
   gate_denominator: int = 0
+  fitted: bytes | None = None
   version: int = FORMAT_VERSION
 
 
@@ -186,9 +198,16 @@ def _check_header(h: Header) -> None:
       bad(f"ISP block must hold {ISP_VALUES} finite values")
     if min(v[0:3]) <= 0 or v[12] <= 0 or not 0 <= v[13] <= 1:
       bad("ISP block: white balance and exposure must be positive, tone strength in [0, 1]")
+  if bool(h.flags & FLAG_FITTED) != (h.fitted is not None):
+    bad("fitted-map flag and fitted-map block disagree")
+  if h.fitted is not None:
+    if not isinstance(h.fitted, bytes) or not 1 <= len(h.fitted) <= MAX_FITTED_BYTES:
+      bad(f"fitted-map block must be 1..{MAX_FITTED_BYTES} bytes")
+    if h.flags & FLAG_ISP:
+      bad("a bitstream has one base: the ISP block or the fitted-map block, not both")
   if h.flags & FLAG_GATE:
-    if not h.flags & FLAG_ISP:
-      bad("the residual gate needs the ISP block")
+    if not h.flags & (FLAG_ISP | FLAG_FITTED):
+      bad("the residual gate needs a base block (ISP or fitted map)")
     if not (MIN_GATE_TILE <= h.gate_tile <= MAX_GATE_TILE
             and 1 <= h.gate_denominator <= MAX_GATE_DENOMINATOR):
       bad(f"gate tile {h.gate_tile} / denominator {h.gate_denominator} out of bounds")
@@ -223,6 +242,8 @@ def pack(header: Header, groups: list[Group]) -> bytes:
     body += _ISP.pack(*header.isp)
   if header.flags & FLAG_GATE:
     body += _GATE.pack(header.gate_tile, header.gate_denominator)
+  if header.fitted is not None:
+    body += _FITTED_LEN.pack(len(header.fitted)) + header.fitted
   head = MAGIC + struct.pack("<HH", FORMAT_VERSION, len(body)) + body
   table = [struct.pack("<I", len(groups))]
   for g in groups:
@@ -330,10 +351,20 @@ def _parse_header(body: bytes) -> Header:
   flags = fields[1]
   end = _FIXED.size + 1 + num_levels * _SHAPE.size
   isp_end = end + (_ISP.size if flags & FLAG_ISP else 0)
-  if len(body) != isp_end + (_GATE.size if flags & FLAG_GATE else 0):
+  gate_end = isp_end + (_GATE.size if flags & FLAG_GATE else 0)
+  fitted = None
+  fitted_end = gate_end
+  if flags & FLAG_FITTED:
+    if len(body) < gate_end + _FITTED_LEN.size:
+      raise BitstreamError(f"header length {len(body)} leaves no room for the fitted-map block")
+    (n,) = _FITTED_LEN.unpack_from(body, gate_end)
+    fitted_end = gate_end + _FITTED_LEN.size + n
+    fitted = body[gate_end + _FITTED_LEN.size:fitted_end]
+  if len(body) != fitted_end:
     raise BitstreamError(f"header length {len(body)} does not match {num_levels} levels"
                          f"{' and the ISP block' if flags & FLAG_ISP else ''}"
-                         f"{' and the gate block' if flags & FLAG_GATE else ''}")
+                         f"{' and the gate block' if flags & FLAG_GATE else ''}"
+                         f"{' and the fitted-map block' if flags & FLAG_FITTED else ''}")
   isp = tuple(float(x) for x in _ISP.unpack_from(body, end)) if flags & FLAG_ISP else None
   gate_tile, gate_den = _GATE.unpack_from(body, isp_end) if flags & FLAG_GATE else (0, 0)
   shapes = tuple(
@@ -345,7 +376,7 @@ def _parse_header(body: bytes) -> Header:
     srgb_fingerprint=srgb_fp, image_hw=(ih, iw), padded_hw=(ph, pw),
     crop=(top, left, ch, cw), latent_shapes=shapes, num_steps=num_steps,
     drop_steps=drop_steps, gamma_milli=gamma_milli, lanes=lanes, flags=flags, isp=isp,
-    gate_tile=gate_tile, gate_denominator=gate_den,
+    gate_tile=gate_tile, gate_denominator=gate_den, fitted=fitted,
   )
   _check_header(header)
   return header

@@ -13,7 +13,7 @@ __all__ = ["R2LCMConfig", "LEVELS", "COVERAGES", "BASES"]
 
 LEVELS = ("hyper", "main")
 COVERAGES = ("official", "full")
-BASES = ("none", "isp_inverse")
+BASES = ("none", "isp_inverse", "fitted")
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
 
@@ -50,9 +50,14 @@ class R2LCMConfig:
         network codes and reconstructs the residual r = residual_gain * (x_raw - x_base)
         over the naive inverse x_base = invert_render(sRGB, ISP parameters), and the
         decoder returns x_base + r_hat / residual_gain. The ISP parameters travel in the
-        bitstream header (56 bytes).
+        bitstream header (56 bytes). Only for sRGB made by that ISP.
+      "fitted": the same residual over x_base = a global sRGB -> raw map that the
+        encoder fits to the image pair (`isp.fitted_map`, 9 * fitted_knots int16 in
+        the header): works for sRGB from any ISP, the decoder needs nothing but the
+        sRGB and the bitstream.
     residual_gain: scale of the residual domain (16: a typical residual of a few 1e-3
       becomes a few 1e-2, the range the PyTorch-default initialisation produces).
+    fitted_knots: K, knots of each curve of the fitted map (base "fitted").
   """
 
   N: int = 64
@@ -69,12 +74,15 @@ class R2LCMConfig:
   codec_seed: int = 0
   base: str = "none"
   residual_gain: float = 16.0
+  fitted_knots: int = 17
 
   def __post_init__(self):
     if self.coverage not in COVERAGES:
       raise ConfigError(f"coverage must be one of {COVERAGES}, got {self.coverage!r}")
     if self.base not in BASES:
       raise ConfigError(f"base must be one of {BASES}, got {self.base!r}")
+    if not 2 <= self.fitted_knots <= 64:
+      raise ConfigError(f"fitted_knots must be in 2..64, got {self.fitted_knots}")
     if not self.residual_gain > 0:
       raise ConfigError(f"residual_gain must be positive, got {self.residual_gain}")
     for name in ("compute_dtype", "param_dtype"):

@@ -1,10 +1,17 @@
-"""The ISP base of `R2LCMConfig.base = "isp_inverse"`: raw-RGB <-> the residual domain.
+"""The base of `R2LCMConfig.base` ("isp_inverse", "fitted"): raw-RGB <-> the residual domain.
 
-When the sRGB was rendered by a known global ISP (the project's own, from a DNG), the
-naive inverse of that ISP already recovers the raw-RGB up to 8-bit / JPEG loss and
-clipping. The network then spends its metadata on what the inverse cannot know:
+A base is a cheap estimate of the raw-RGB from the sRGB that the decoder can compute
+from the sRGB and the bitstream header alone; the network then spends its metadata on
+what the base cannot know:
 
-    x_base = invert_render(sRGB, isp)          (H, W, 3) float32 in [0, 1]
+  "isp_inverse": the sRGB was rendered by a known global ISP (the project's own, from a
+    DNG); its naive inverse recovers the raw-RGB up to 8-bit / JPEG loss and clipping.
+    The 14 ISP values travel in the header. Only valid for sRGB that ISP made
+    (`check_rendered_by` refuses others).
+  "fitted": the sRGB came from any ISP; the encoder fits a global sRGB -> raw map to
+    the pair (`isp.fitted_map`) and its 310 parameter bytes travel in the header.
+
+    x_base = invert_render(sRGB, isp) | fitted_map.apply(fm, sRGB)   (H, W, 3) in [0, 1]
     r      = residual_gain * (x_raw - x_base)  what g_a sees and the latents describe
     x_hat  = clip(x_base + r_hat / residual_gain, 0, 1)   what the decoder returns
 
@@ -23,11 +30,22 @@ from __future__ import annotations
 import numpy as np
 
 from r2lcm_jax.errors import InputError
-from r2lcm_jax.isp import pipeline
+from r2lcm_jax.isp import fitted_map, pipeline
 from r2lcm_jax.models.config import R2LCMConfig
 
-__all__ = ["needs_isp", "base_image", "to_residual", "residual_delta", "from_residual",
-           "header_values", "params_from_header"]
+__all__ = ["needs_isp", "needs_fit", "has_base", "base_image", "to_residual", "residual_delta",
+           "from_residual", "header_values", "params_from_header", "check_rendered_by",
+           "fit_base", "MIN_RERENDER_PSNR"]
+
+# The sRGB given with an ISP-base model must match the project's ISP re-rendered from
+# the RAW at least this well: PSNR in dB between the 8x8 block means of the two 8-bit
+# images (block means keep tone and colour, where ISPs differ, and drop most of the
+# JPEG error). Measured on the shared frames (Canon chart, INTEL-TAU 005/018, a HERO7
+# crop): the project's own render as JPEG q90 / q50 / q10 / q5 gives 53-54 / 44-45 /
+# 33-34 / 27.5-29 dB; the Canon chart rendered by darktable 4.2 (defaults) 20.9 dB and
+# by RawTherapee 5.9 (defaults, a global auto-matched curve) 28.8 dB.
+MIN_RERENDER_PSNR = 31.0
+_RERENDER_BLOCK = 8
 
 
 def needs_isp(cfg: R2LCMConfig) -> bool:
@@ -35,12 +53,33 @@ def needs_isp(cfg: R2LCMConfig) -> bool:
   return cfg.base == "isp_inverse"
 
 
-def base_image(cfg: R2LCMConfig, srgb: np.ndarray, isp: pipeline.IspParams | None) -> np.ndarray | None:
+def needs_fit(cfg: R2LCMConfig) -> bool:
+  """True if the model reconstructs over a map fitted per image (`isp.fitted_map`)."""
+  return cfg.base == "fitted"
+
+
+def has_base(cfg: R2LCMConfig) -> bool:
+  """True if the network codes a residual over a base (any base but "none")."""
+  return cfg.base != "none"
+
+
+def fit_base(cfg: R2LCMConfig, srgb: np.ndarray, raw: np.ndarray) -> fitted_map.FittedMap:
+  """The encoder's fitted map of an (sRGB, raw) pair (H, W, 3) at the model's knots."""
+  return fitted_map.fit(srgb, raw, knots=cfg.fitted_knots)
+
+
+def base_image(cfg: R2LCMConfig, srgb: np.ndarray, isp: pipeline.IspParams | None,
+               fitted: fitted_map.FittedMap | None = None) -> np.ndarray | None:
   """x_base (H, W, 3) float32 for sRGB (H, W, 3) uint8 or float in [0, 1]; None if base="none".
 
   Raises:
-    InputError: the model needs ISP parameters and none were given.
+    InputError: the model needs ISP parameters (or a fitted map) and none were given.
   """
+  if needs_fit(cfg):
+    if fitted is None:
+      raise InputError("this model reconstructs over a fitted map (base='fitted'): "
+                       "the fitted map is missing")
+    return fitted_map.apply(fitted, srgb)
   if not needs_isp(cfg):
     return None
   if isp is None:
@@ -48,6 +87,42 @@ def base_image(cfg: R2LCMConfig, srgb: np.ndarray, isp: pipeline.IspParams | Non
       "this model reconstructs over the naive inverse ISP (base='isp_inverse'): give the "
       "ISP parameters the sRGB was rendered with (a render manifest, or the DNG)")
   return pipeline.invert_render(srgb, isp)
+
+
+def _block_means(x: np.ndarray) -> np.ndarray:
+  """(H, W, 3) -> (ceil(H/8), ceil(W/8), 3) means of 8x8 blocks (edge blocks smaller)."""
+  b = _RERENDER_BLOCK
+  h, w = x.shape[:2]
+  rows = np.add.reduceat(x.astype(np.float64), np.arange(0, h, b), axis=0)
+  sums = np.add.reduceat(rows, np.arange(0, w, b), axis=1)
+  counts = np.outer(np.diff(np.r_[np.arange(0, h, b), h]), np.diff(np.r_[np.arange(0, w, b), w]))
+  return sums / counts[..., None]
+
+
+def check_rendered_by(srgb: np.ndarray, raw: np.ndarray, isp: pipeline.IspParams) -> float:
+  """Refuses an sRGB that the project's ISP with `isp` did not make from `raw`.
+
+  Re-renders `raw` (H, W, 3) with `isp` and compares it with `srgb` (H, W, 3, uint8 or
+  float in [0, 1]) in 8-bit units, on 8x8 block means (see MIN_RERENDER_PSNR).
+
+  Returns:
+    The block-mean PSNR (dB) of `srgb` against the re-render.
+
+  Raises:
+    InputError: the PSNR is below MIN_RERENDER_PSNR.
+  """
+  s = np.asarray(srgb)
+  s = s.astype(np.float32) if s.dtype == np.uint8 else np.asarray(s, np.float32) * 255.0
+  again = pipeline.render_srgb(np.asarray(raw, np.float32), isp).astype(np.float32)
+  mse = float(np.mean((_block_means(s) - _block_means(again)) ** 2))
+  psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+  if psnr < MIN_RERENDER_PSNR:
+    raise InputError(
+      f"this sRGB was not rendered by the project's ISP with these parameters "
+      f"({psnr:.1f} dB against a re-render, need >= {MIN_RERENDER_PSNR:.0f}); the model "
+      f"(base='isp_inverse') would invert the wrong ISP: use a model with base 'fitted' "
+      f"or 'none' for sRGB from another ISP (a camera JPEG, darktable, RawTherapee)")
+  return psnr
 
 
 def to_residual(cfg: R2LCMConfig, x_raw: np.ndarray, x_base: np.ndarray | None) -> np.ndarray:

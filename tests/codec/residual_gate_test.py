@@ -173,7 +173,7 @@ def test_gate_refusals(runner, tables, real_crop):
   with pytest.raises(BitstreamError, match="unexpected coding groups"):
     codec.decompress(srgb, no_flag, runner, tables)
   # Header checks: the gate needs the ISP block and bounded fields.
-  with pytest.raises(BitstreamError, match="needs the ISP block"):
+  with pytest.raises(BitstreamError, match="needs a base block"):
     bitstream.pack(bitstream.Header(**{**header.__dict__, "flags": bitstream.FLAG_GATE,
                                        "isp": None}), [])
   with pytest.raises(BitstreamError, match="out of bounds"):
