@@ -18,6 +18,8 @@ Config keys (all consumed by `r2lcm_jax.train.loop` / `r2lcm_jax.train.task`):
   schedule.*                ReduceLROnPlateau on the validation loss: factor, patience, rtol
   eval.every_steps          validation cadence (0 = once per epoch); eval.batch_size
   ckpt.every_steps, ckpt.max_to_keep
+  init_from                 "" or a parameter folder (exported checkpoint, packaged model)
+                            whose parameters start a new run (`train.task.warm_start`)
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_epochs = 1000
   c.num_devices = 0
   c.log_every_steps = 50
+  c.init_from = ""
 
   c.model = ml_collections.ConfigDict(
     dict(

@@ -59,7 +59,7 @@ def create_model_and_loss(
   # same thing for every base.
   from r2lcm_jax.models import isp_base
 
-  gain = float(model_config.residual_gain) if isp_base.needs_isp(model_config) else 1.0
+  gain = float(model_config.residual_gain) if isp_base.has_base(model_config) else 1.0
 
   def loss_fn(params, batch, rngs, training: bool):
     out = model.apply({"params": params}, batch["raw"], batch["srgb"], training=training, rngs=rngs)
@@ -137,10 +137,12 @@ def _loaded(pairs: list) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def _residual_pairs(data: ml_collections.ConfigDict, model_kwargs: Mapping[str, Any],
                     pairs: list) -> list:
-  """For an ISP-base model: (gain * (raw - naive inverse), srgb) arrays; else `pairs`.
+  """For a model with a base: (gain * (raw - base), srgb) arrays; else `pairs`.
 
-  The ISP parameters of each image come from the `manifest.json` (written by `r2lcm
-  render`) of its dataset root (`<root>/<camera>/<split>/raw/<file>`).
+  "isp_inverse": the ISP parameters of each image come from the `manifest.json` (written
+  by `r2lcm render`) of its dataset root (`<root>/<camera>/<split>/raw/<file>`).
+  "fitted": each image's map is fitted on the whole image and quantised, exactly as the
+  encoder does (`isp_base.fit_base`), before any patch is cut; any source works.
 
   Raises:
     ConfigError: an ISP-base model on a source without ISP parameters (synthetic).
@@ -150,6 +152,15 @@ def _residual_pairs(data: ml_collections.ConfigDict, model_kwargs: Mapping[str, 
   from r2lcm_jax.models.config import R2LCMConfig
 
   cfg = R2LCMConfig(**model_kwargs)
+  if isp_base.needs_fit(cfg):
+    from r2lcm_jax.data.nus import ImagePair, load_pair
+
+    out = []
+    for p in pairs:
+      raw, srgb = load_pair(p) if isinstance(p, ImagePair) else p
+      base = isp_base.base_image(cfg, srgb, None, isp_base.fit_base(cfg, srgb, raw))
+      out.append((isp_base.to_residual(cfg, raw, base), srgb))
+    return out
   if not isp_base.needs_isp(cfg):
     return pairs
   if data.source != "nus":
@@ -165,6 +176,34 @@ def _residual_pairs(data: ml_collections.ConfigDict, model_kwargs: Mapping[str, 
     base = isp_base.base_image(cfg, srgb, isp)
     out.append((isp_base.to_residual(cfg, raw, base), srgb))
   return out
+
+
+def warm_start(init_params: Callable[[jax.Array], Any], folder: str) -> Callable[[jax.Array], Any]:
+  """An initialiser that returns the parameters saved in `folder` (fine-tuning).
+
+  `folder` is a parameter folder (`params.msgpack` + `config.json`: an exported codec
+  checkpoint or a packaged model). Its parameter tree must have the shapes of the model
+  being trained; the base, the loss and the data may differ (e.g. a model trained over
+  the naive inverse ISP as the start of one over the fitted map). A run that resumes from
+  its own checkpoint ignores this.
+
+  Raises:
+    CheckpointError: missing or corrupt folder. ConfigError: other shapes.
+  """
+  from r2lcm_jax.models.params_io import load_params
+
+  loaded, _ = load_params(folder)
+
+  def init(key: jax.Array):
+    fresh = init_params(key)
+    want = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), fresh)
+    got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), loaded)
+    if want != got:
+      raise ConfigError(f"init_from={folder}: its parameters have other shapes than the "
+                        "model configured (N, latent_channels, num_steps must match)")
+    return jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), loaded)
+
+  return init
 
 
 def create_task(config: ml_collections.ConfigDict) -> Task:
@@ -207,4 +246,6 @@ def create_task(config: ml_collections.ConfigDict) -> Task:
       data, model_kwargs, _image_pairs(data, data.val_split, _VAL_SEED_OFFSET + int(config.seed) * 1000)))
     val_batches = create_validation_batches(val_pairs, int(data.val_crop), int(config.eval.batch_size))
   init_params, loss_fn = create_model_and_loss(model_kwargs, patch, **config.loss)
+  if config.get("init_from", ""):
+    init_params = warm_start(init_params, str(config.init_from))
   return Task(init_params, loss_fn, train_iter, val_batches, steps_per_epoch)

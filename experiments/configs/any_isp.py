@@ -1,0 +1,58 @@
+"""R2LCM for sRGB from ISPs the decoder does not know: the fitted base on third-party renders.
+
+`model.base = "fitted"` (`r2lcm_jax/isp/fitted_map.py`, `models/isp_base.py`): the
+encoder fits a global sRGB -> raw map to each image (310 bytes in the header) and the
+network codes `16 * (raw - fitted(sRGB))`. Training data: the train split of every real
+RAW (`r2lcm_jax/benchmark/splits.py`: INTEL-TAU 001-014, the two GoPro Fusion frames)
+rendered by darktable and RawTherapee in two styles each (`r2lcm render --isp`), PNG and
+JPEG q90. `base=none` gives the paper's model on the same data.
+
+Commands (from the repository root; the renders take a few minutes on 2 cores):
+
+  R=../shared/data/real
+  TRAIN=$(.venv/bin/python -c "from r2lcm_jax.benchmark import splits; print(','.join(str(e.path) for e in splits.plan_splits('$R') if e.split == 'train'))")
+  for isp in darktable:default darktable:local rawtherapee:default rawtherapee:drc; do
+    for q in 0 90; do
+      .venv/bin/r2lcm render --isp $isp --input $TRAIN --output data/any_isp/${isp/:/_}_q$q \\
+          --camera any --split train --jpeg_quality $q
+    done
+  done
+  ROOTS=$(ls -d data/any_isp/*/ | paste -sd:)
+  .venv/bin/r2lcm train --config "experiments/configs/any_isp.py:root=$ROOTS" \\
+      --workdir runs/any_isp
+  .venv/bin/python -m r2lcm_jax.codec.export --workdir runs/any_isp --out ckpt/any_isp
+
+Arguments: those of gopro_default (`num_steps`, `lmbda`, `N`, `C`, `root`, `camera`,
+`patch`, `batch`, `lr`, `seed`) plus `base` ("fitted" or "none"), `gain`
+(residual_gain, 16) and `init_from` (a parameter folder to start from; default: the
+packaged model, which has the same architecture, trained over the naive inverse ISP;
+'' = a fresh initialisation).
+"""
+
+import importlib.util
+import os
+
+
+def _load(name):
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"r2lcm_experiments_configs_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+_OWN = ("base", "gain", "init_from")
+
+
+def get_config(arg=None):
+  common = _load("common")
+  arg = common.parse_arg(arg, root="data/any_isp", camera="any", num_steps=4000, lmbda=4.0,
+                         N=16, C=4, lr=1e-3, patch=64, batch=8, seed=0, gain=16.0,
+                         base="fitted", init_from="r2lcm_jax/assets/models/default")
+  passed = ",".join(f"{k}={v}" for k, v in arg.items() if k not in _OWN)
+  c = _load("gopro_default").get_config(passed)
+  c.model.base = arg.base
+  c.model.residual_gain = arg.gain
+  c.model.coverage = "full"
+  c.init_from = arg.init_from if arg.base != "none" else ""
+  return c
