@@ -2,6 +2,7 @@
 #   make demo   set up .venv and run the demo on the embedded default
 #   make test   set up .venv and run the test suite
 #   make tfc    create .venv-tfc (tensorflow-compression, isolated) for the `tfc` coder backend
+#   make isp-tools  install darktable-cli and rawtherapee-cli (Debian packages) if missing
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed
 TFC_PYTHON ?= python3.11
 TFC_VENV   ?= .venv-tfc
 
-.PHONY: setup demo test test-all tfc lint clean
+.PHONY: setup demo test test-all tfc isp-tools lint clean
 
 setup: $(STAMP)
 
@@ -39,6 +40,11 @@ $(TFC_VENV)/.installed: third_party/tfc_bridge/requirements.txt
 	$(TFC_VENV)/bin/python -m pip install --quiet -r third_party/tfc_bridge/requirements.txt
 	$(TFC_VENV)/bin/python -c "import tensorflow_compression as tfc; print('tensorflow-compression', tfc.__version__ if hasattr(tfc, '__version__') else 'ok')"
 	@touch $@
+
+# Third-party ISPs for `r2lcm render --isp darktable|rawtherapee` (Debian/Ubuntu, as root).
+isp-tools:
+	command -v darktable-cli >/dev/null && command -v rawtherapee-cli >/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends darktable rawtherapee)
 
 clean:
 	rm -rf $(VENV) $(TFC_VENV) .pytest_cache .hypothesis

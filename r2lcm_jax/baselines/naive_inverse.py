@@ -25,7 +25,8 @@ def params_from_manifest(manifest: str | os.PathLike, name: str) -> pipeline.Isp
   """ISP parameters of image `name` (file stem) from an `r2lcm render` manifest.
 
   Raises:
-    InputError: missing/unreadable manifest, or no (unique) entry for `name`.
+    InputError: missing/unreadable manifest, no (unique) entry for `name`, or an entry
+      rendered by a third-party ISP (`isp.tool` set: no stage parameters).
   """
   path = pathlib.Path(manifest)
   try:
@@ -40,6 +41,11 @@ def params_from_manifest(manifest: str | os.PathLike, name: str) -> pipeline.Isp
   found = [e for e in entries if isinstance(e, dict) and e.get("name") == name]
   if len(found) != 1:
     raise InputError(f"{path}: {len(found)} entries named {name!r} (need exactly one)")
+  isp = found[0].get("isp")
+  if isinstance(isp, dict) and "tool" in isp:
+    raise InputError(f"{path}: entry {name!r} was rendered by {isp['tool']} {isp.get('version', '')}"
+                     f" (style {isp.get('style')}), which has no ISP stage parameters; only"
+                     " `r2lcm render --isp project` entries do")
   try:
     return pipeline.IspParams.from_dict(found[0]["isp"])
   except (KeyError, TypeError, ValueError) as e:
