@@ -192,3 +192,43 @@ def test_isp_base_model_through_the_cli_uses_the_raw_or_manifest_isp(
              f"--out={tmp_path / 'eval'}")
   assert r.returncode == 0, r.stderr
   assert (tmp_path / "eval" / "results.csv").is_file()
+
+
+@pytest.fixture(scope="module")
+def fitted_checkpoint(tmp_path_factory):
+  cfg = R2LCMConfig(N=8, latent_channels=4, base="fitted", coverage="full")
+  d = tmp_path_factory.mktemp("fitted_ckpt")
+  save_checkpoint(d, init_params(cfg, jax.random.key(0)), cfg)
+  return d
+
+
+@pytest.mark.skipif(shutil.which("darktable-cli") is None,
+                    reason="darktable-cli not installed (make isp-tools)")
+def test_third_party_srgb_refused_by_isp_models_and_coded_by_fitted_models(
+    isp_checkpoint, fitted_checkpoint, real_data, tmp_path):
+  from r2lcm_jax.cli.render import render_inputs
+  from r2lcm_jax.coding import bitstream
+
+  src = real_data / "inteltau" / INTELTAU.format(2)
+  ds = tmp_path / "dt"
+  render_inputs([str(src)], ds, camera="imx135", split="test", jpeg_quality=90,
+                isp="darktable:default", progress=False)
+  raw_tif = next((ds / "imx135" / "test" / "raw").iterdir())
+  srgb_jpg = next((ds / "imx135" / "test" / "sRGB").iterdir())
+  # The RAW's own ISP parameters are not what made this sRGB: refused, one line, no file.
+  r = _r2lcm("encode", f"--raw={src}", f"--srgb={srgb_jpg}", f"--checkpoint={isp_checkpoint}",
+             f"--out={tmp_path / 'isp'}")
+  assert r.returncode == 2, r.stderr
+  assert "not rendered by the project's ISP" in r.stderr and "Traceback" not in r.stderr
+  assert len(r.stderr.strip().splitlines()) == 1
+  assert not list(tmp_path.glob("isp.*"))
+  # A fitted-base model codes the same pair and decodes it exactly as the encoder did.
+  r = _r2lcm("encode", f"--raw={raw_tif}", f"--srgb={srgb_jpg}",
+             f"--checkpoint={fitted_checkpoint}", f"--out={tmp_path / 'fit'}")
+  assert r.returncode == 0, r.stderr
+  header, _ = bitstream.unpack((tmp_path / "fit.r2lcm").read_bytes())
+  assert header.flags & bitstream.FLAG_FITTED and header.flags & bitstream.FLAG_GATE
+  r = _r2lcm("decode", f"--srgb={tmp_path / 'fit.jpg'}", f"--metadata={tmp_path / 'fit.r2lcm'}",
+             f"--checkpoint={fitted_checkpoint}", f"--out={tmp_path / 'fit.tiff'}")
+  assert r.returncode == 0, r.stderr
+  assert images.read_image(tmp_path / "fit.tiff").shape == images.read_image(srgb_jpg).shape
