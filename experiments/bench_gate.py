@@ -53,9 +53,10 @@ def main(argv: list[str]) -> None:
     raise ConfigError(f"bad --tiles: {e}") from e
   ckpt, runner = load_runner(_CKPT.value)
   cfg = runner.config
-  if not isp_base.needs_isp(cfg):
-    raise InputError("the residual gate needs a model with base 'isp_inverse'")
-  x, srgb, _, isp = read_encoder_inputs(_RAW.value, None, _JPEG.value, None)
+  if not isp_base.has_base(cfg):
+    raise InputError("the residual gate needs a model with a base ('isp_inverse' or 'fitted')")
+  inputs = read_encoder_inputs(_RAW.value, None, _JPEG.value, None)
+  x, srgb, isp = inputs.raw, inputs.srgb, inputs.isp
   h, w = x.shape[:2]
   t0 = time.perf_counter()
   enc = codec.compress_image(x, srgb, runner, ckpt.tables, drop_steps=_DROP.value,

@@ -52,6 +52,11 @@ def main(argv: list[str]) -> None:
     )
   r = files.result
   print(f"image      {files.width}x{files.height}")
+  if files.alignment is not None:
+    top, left, h, w = files.alignment["crop"]
+    print(f"aligned    the sRGB covers RAW rows {top}-{top + h - 1}, columns {left}-{left + w - 1}"
+          f" ({files.alignment['transform']}, correlation {files.alignment['peak']}); the "
+          "metadata describes that part")
   print(f"sRGB       {files.srgb_path} ({files.srgb_bytes} bytes)")
   print(f"metadata   {files.metadata_path} ({files.metadata_bytes} bytes, "
         f"{files.bpp_metadata:.4f} bpp; estimated {r.estimated_bits / 8:.0f} bytes)")

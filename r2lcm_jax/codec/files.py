@@ -25,7 +25,8 @@ from r2lcm_jax.errors import InputError, ShapeMismatchError
 from r2lcm_jax.io import images
 from r2lcm_jax.isp.pipeline import IspParams, render_srgb
 
-__all__ = ["EncodedFiles", "load_runner", "read_encoder_inputs", "encode_file", "decode_file"]
+__all__ = ["EncodedFiles", "EncoderInputs", "load_runner", "read_encoder_inputs", "encode_file",
+           "decode_file"]
 
 _RAW_RGB_SUFFIXES = (".tif", ".tiff")
 
@@ -41,6 +42,7 @@ class EncodedFiles:
   height: int
   width: int
   result: codec.CompressResult
+  alignment: dict | None = None
 
   @property
   def bpp_metadata(self) -> float:
@@ -65,15 +67,69 @@ def _check_writable(path: pathlib.Path) -> None:
     raise InputError(f"{path}: output folder {folder} is not writable")
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class EncoderInputs:
+  """What the encoder codes.
+
+  Attributes:
+    raw: float32 (H, W, 3) raw-RGB on the sRGB's pixel grid.
+    srgb: uint8 (H, W, 3), exactly the image the decoder will be given.
+    jpeg: the JPEG file's bytes when the sRGB is a JPEG, else None.
+    isp: ISP parameters (manifest entry or the RAW's own), None for a raw-RGB TIFF.
+    alignment: None when the sRGB already had the RAW's size; else how the RAW was put on
+      the sRGB's grid: {"transform", "crop" (top, left, h, w) in the RAW, "peak"}.
+  """
+
+  raw: np.ndarray
+  srgb: np.ndarray
+  jpeg: bytes | None
+  isp: IspParams | None
+  alignment: dict | None = None
+
+
+def _raw_on_srgb_grid(raw: np.ndarray, srgb: np.ndarray, name: str) -> tuple[np.ndarray, dict]:
+  """The part of `raw` (H, W, 3) under an sRGB (h, w, 3) of another size, in its frame.
+
+  A camera JPEG (or another converter's output) is usually cropped against the RAW's
+  visible area, and may be rotated or mirrored by its orientation: it is aligned to the
+  raw grid (`isp.external.alignment`: dihedral transform, offset, high-pass correlation
+  check), and the RAW is cut and turned into the sRGB's frame, so the sRGB file itself is
+  what the decoder is given.
+
+  Raises:
+    InputError: the sRGB does not align, or reaches beyond the RAW (it would need to be
+      cut, and the decoder could not be given that file).
+  """
+  from r2lcm_jax.isp.external import alignment
+
+  try:
+    al = alignment.align(srgb, raw)
+  except InputError as e:
+    raise ShapeMismatchError(
+      f"{name}: sRGB {srgb.shape[1]}x{srgb.shape[0]} and RAW {raw.shape[1]}x{raw.shape[0]} "
+      f"differ in size and the sRGB could not be placed on the RAW ({e})") from e
+  if al.srgb.shape != alignment.apply_transform(srgb, al.transform).shape:
+    raise ShapeMismatchError(
+      f"{name}: the sRGB reaches beyond the RAW's pixels (it aligns with {al.transform} "
+      f"at offset {al.offset}, but only {al.crop[3]}x{al.crop[2]} px overlap): the RAW "
+      "cannot describe all of it")
+  top, left, h, w = al.crop
+  cut = raw[top:top + h, left:left + w]
+  on_grid = np.ascontiguousarray(alignment.apply_transform(cut, alignment.inverse_transform(al.transform)))
+  return on_grid, {"transform": al.transform, "crop": list(al.crop), "peak": round(al.peak, 4)}
+
+
 def read_encoder_inputs(
   raw_path: str, srgb_path: str | None, jpeg_quality: int, manifest: str | None = None
-) -> tuple[np.ndarray, np.ndarray, bytes | None, IspParams | None]:
-  """(raw float32 (H,W,3), sRGB uint8 (H,W,3), JPEG bytes or None, ISP parameters or None).
+) -> EncoderInputs:
+  """Reads (and renders, or aligns) what `encode_file` codes.
 
   A camera RAW (or INTEL-TAU PNG) is demosaiced and, without `srgb_path`, rendered with
   the project's ISP (JPEG at `jpeg_quality` when > 0). A 16-bit raw-RGB TIFF needs
-  `srgb_path`. The ISP parameters are those of the render manifest entry named like the
-  RAW file when `manifest` is given, else the RAW's own (None for a raw-RGB TIFF).
+  `srgb_path`. An sRGB of another size than the RAW (a camera JPEG) is aligned to it and
+  the RAW is cut to the sRGB's pixels (`_raw_on_srgb_grid`). The ISP parameters are those
+  of the render manifest entry named like the RAW file when `manifest` is given, else the
+  RAW's own (None for a raw-RGB TIFF).
   """
   p = pathlib.Path(raw_path)
   if not p.is_file():
@@ -101,13 +157,12 @@ def read_encoder_inputs(
     if jpeg_quality:
       jpeg = images.encode_jpeg(srgb, int(jpeg_quality))
       srgb = images.decode_jpeg(jpeg)
+  aligned = None
   if srgb.shape != raw.shape:
-    raise ShapeMismatchError(
-      f"{srgb_path or raw_path}: sRGB {srgb.shape[:2]} and RAW {raw.shape[:2]} differ in size"
-    )
+    raw, aligned = _raw_on_srgb_grid(raw, srgb, str(srgb_path or raw_path))
   if manifest is not None:
     params = params_from_manifest(manifest, p.stem)
-  return raw, srgb, jpeg, params
+  return EncoderInputs(raw, srgb, jpeg, params, aligned)
 
 
 def encode_file(
@@ -129,7 +184,8 @@ def encode_file(
   `gate_tile`: the residual gate (`codec.gate_for`: None = the model's default, 0 = off).
   """
   stem = pathlib.Path(out_stem)
-  raw, srgb, jpeg, isp = read_encoder_inputs(raw_path, srgb_path, jpeg_quality, manifest)
+  inputs = read_encoder_inputs(raw_path, srgb_path, jpeg_quality, manifest)
+  raw, srgb, jpeg, isp = inputs.raw, inputs.srgb, inputs.jpeg, inputs.isp
   srgb_out = stem.with_name(stem.name + (".jpg" if jpeg is not None else ".png"))
   meta_out = stem.with_name(stem.name + ".r2lcm")
   for path in (srgb_out, meta_out):
@@ -146,7 +202,7 @@ def encode_file(
     srgb_bytes = srgb_out.stat().st_size
   images.atomic_write_bytes(meta_out, result.data)
   return EncodedFiles(srgb_out, meta_out, srgb_bytes, len(result.data), raw.shape[0],
-                      raw.shape[1], result)
+                      raw.shape[1], result, inputs.alignment)
 
 
 def decode_file(

@@ -232,3 +232,42 @@ def test_third_party_srgb_refused_by_isp_models_and_coded_by_fitted_models(
              f"--checkpoint={fitted_checkpoint}", f"--out={tmp_path / 'fit.tiff'}")
   assert r.returncode == 0, r.stderr
   assert images.read_image(tmp_path / "fit.tiff").shape == images.read_image(srgb_jpg).shape
+
+
+@pytest.mark.skipif(shutil.which("rawtherapee-cli") is None,
+                    reason="rawtherapee-cli not installed (make isp-tools)")
+def test_encode_places_an_srgb_of_another_size_and_orientation_on_the_raw(
+    fitted_checkpoint, real_data, tmp_path):
+  """A converter's sRGB lacks a border and may be rotated: the RAW is cut and turned."""
+  from r2lcm_jax.data.sources import load_source
+  from r2lcm_jax.errors import ShapeMismatchError
+  from r2lcm_jax.io.dng import dng_from_raw
+  from r2lcm_jax.io.raw import read_raw
+  from r2lcm_jax.isp.external import render_external
+
+  dng = tmp_path / "crop.dng"
+  dng_from_raw(dng, read_raw(real_data / "canon" / "colorchart.dng"), crop=(256, 512, 192, 256))
+  src = load_source(dng)
+  render = render_external(src, "rawtherapee:default", tmp_path / "work")
+  assert render.srgb.shape[:2] == (184, 248)  # RawTherapee drops a 4-px border
+  turned = np.ascontiguousarray(np.rot90(render.srgb))  # as a portrait camera JPEG would be
+  images.write_png(tmp_path / "cam.png", turned)
+  ckpt, runner = load_runner(fitted_checkpoint)
+  files = encode_file(str(dng), str(tmp_path / "out"), ckpt, runner,
+                      srgb_path=str(tmp_path / "cam.png"))
+  assert files.alignment["crop"] == [4, 4, 184, 248]
+  assert files.alignment["transform"] != "identity"
+  assert (files.height, files.width) == turned.shape[:2]
+  dec = decode_file(str(files.srgb_path), str(files.metadata_path), str(tmp_path / "o.tiff"),
+                    ckpt, runner)
+  assert dec.raw.shape == turned.shape
+  np.testing.assert_allclose(dec.raw, files.result.x_hat, atol=1e-6)  # gate on: x_hat known
+  # The RAW under the sRGB, in the sRGB's frame, is what was coded.
+  want = np.rot90(src.raw_rgb[4:188, 4:252])
+  fitted_psnr = 10 * np.log10(1 / np.mean((dec.raw - want) ** 2))
+  assert fitted_psnr > 30
+  # An unrelated sRGB of another size is refused, nothing written.
+  images.write_png(tmp_path / "other.png", np.zeros((100, 120, 3), np.uint8))
+  with pytest.raises(ShapeMismatchError, match="could not be placed"):
+    encode_file(str(dng), str(tmp_path / "bad"), ckpt, runner, srgb_path=str(tmp_path / "other.png"))
+  assert not list(tmp_path.glob("bad.*"))

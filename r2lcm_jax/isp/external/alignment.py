@@ -38,6 +38,7 @@ __all__ = [
   "TRANSFORMS",
   "MIN_PEAK",
   "Alignment",
+  "inverse_transform",
   "apply_transform",
   "render_luma",
   "reference_luma",
@@ -91,6 +92,17 @@ class Alignment:
             "render_shape": list(self.render_shape), "crop": list(self.crop),
             "peak": round(self.peak, 4), "second": round(self.second, 4),
             "scores": [[round(float(v), 4) for v in row] for row in self.scores]}
+
+
+def inverse_transform(name: str) -> str:
+  """The TRANSFORMS key that undoes `name` (apply_transform(apply_transform(x, name), inv) == x)."""
+  probe = np.arange(6).reshape(2, 3)
+  moved = apply_transform(probe, name)
+  for inv in TRANSFORMS:
+    back = apply_transform(moved, inv)
+    if back.shape == probe.shape and np.array_equal(back, probe):
+      return inv
+  raise ValueError(f"unknown transform {name!r}")  # unreachable: the group is closed
 
 
 def apply_transform(img: np.ndarray, name: str) -> np.ndarray:
