@@ -1,28 +1,50 @@
 """Renders the split real RAWs into one NUS-layout dataset per sRGB variant.
 
-For every `SplitEntry` the RAW is demosaiced and rendered once with the project's ISP
-(`data.sources.load_source` parameters, as `r2lcm render` with its defaults), optionally
-centre-cropped (the ISP is per-pixel, so cropping the raw-RGB before rendering equals
-cropping the rendered image), and written for each variant as
+A variant is (ISP, storage format). The ISP is the project's own (`project`: the
+decoder's baselines may know it, "ISP known") or a third-party one, `darktable:STYLE` /
+`rawtherapee:STYLE` (`isp.external`: the paper's setting, an ISP the decoder does not
+know). The format is lossless 8-bit PNG (`png`) or JPEG at quality NN (`qNN`). Names:
+
+    png, q90                         the project ISP (the names of earlier runs)
+    darktable-local_q90              <tool>-<style>_<format> for a third-party ISP
+
+For every `SplitEntry` the RAW is demosaiced and rendered once per ISP:
+
+- project: `isp.pipeline.render_srgb` with the `data.sources.load_source` parameters (as
+  `r2lcm render` with its defaults), after an optional centre crop of the raw-RGB (the
+  ISP is per-pixel, so cropping before rendering equals cropping the rendered image);
+- third-party: `isp.external.render_external` on the whole file, the raw-RGB cut to the
+  aligned rectangle (`ExternalRender.cut`), then the optional centre crop of both.
+
+Each format of that ISP is then written as
 
     <work>/<variant>/<camera>/<split>/raw/<name>.tif    16-bit raw-RGB, round(65535 x)
-    <work>/<variant>/<camera>/<split>/sRGB/<name>.png   variant "png": lossless 8-bit sRGB
-    <work>/<variant>/<camera>/<split>/sRGB/<name>.jpg   variant "qNN": JPEG quality NN
-    <work>/<variant>/manifest.json                      per image: ISP parameters, crop, bytes
+    <work>/<variant>/<camera>/<split>/sRGB/<name>.png   format "png": lossless 8-bit sRGB
+    <work>/<variant>/<camera>/<split>/sRGB/<name>.jpg   format "qNN": JPEG quality NN
+    <work>/<variant>/manifest.json                      per image: ISP, crop, bytes, cache key
 
-The raw file is written once and hard-linked into the other variants (copied where links
-are not possible). The manifest has the `images[].{name, isp}` entries that
-`baselines.naive_inverse.params_from_manifest` reads.
+The raw file is written once per ISP and hard-linked into its other formats (copied
+where links are not possible). Manifest entries: `isp` is the project ISP's parameters
+(what `baselines.naive_inverse.params_from_manifest` reads) or the third-party tool's
+`ExternalRender.manifest_isp()`; `project_isp` is always the project ISP's parameters of
+the RAW (for a third-party variant: what inverting the wrong ISP assumes); `crop` is the
+(top, left, h, w) of the pair in the source's raw-RGB grid; `cache_key` is what made the
+files (source, split, ISP and style digest, JPEG quality, requested crop): an entry whose
+key matches and whose files exist is reused instead of rendered again, so a `--work`
+folder serves later runs. Entries of earlier runs for other images are kept.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
 import shutil
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,48 +52,133 @@ from tqdm import tqdm
 
 from r2lcm_jax.benchmark.splits import SplitEntry
 from r2lcm_jax.data.nus import ImagePair
-from r2lcm_jax.data.sources import load_source
+from r2lcm_jax.data.sources import SourceImage, load_source
 from r2lcm_jax.errors import ConfigError, InputError
 from r2lcm_jax.io import images
-from r2lcm_jax.isp import pipeline
+from r2lcm_jax.isp import external, pipeline
+from r2lcm_jax.isp.external import darktable, rawtherapee, tools
 
-__all__ = ["Variant", "parse_variants", "centre_crop_box", "render_variants", "split_pairs"]
+__all__ = ["PROJECT", "Variant", "parse_formats", "parse_isps", "parse_variants",
+           "parse_variant_name", "centre_crop_box", "RenderedPair", "render_pair",
+           "render_variants", "split_pairs", "project_isp_params"]
+
+PROJECT = "project"
+_FORMAT = "r2lcm-bench-rd/2"
 
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-  """How the sRGB is stored: lossless PNG (quality 0) or JPEG at `jpeg_quality`."""
+  """Who made the sRGB and how it is stored.
+
+  Attributes:
+    jpeg_quality: 0 = lossless PNG, 1..100 = JPEG at that quality.
+    isp: "project" (the project's ISP) or a third-party "tool:style" (`isp.external`).
+  """
 
   jpeg_quality: int = 0
+  isp: str = PROJECT
 
   @property
-  def name(self) -> str:
+  def isp_known(self) -> bool:
+    """True for the project's ISP, whose parameters the naive inverse may use."""
+    return self.isp == PROJECT
+
+  @property
+  def format_name(self) -> str:
     return f"q{self.jpeg_quality}" if self.jpeg_quality else "png"
 
   @property
-  def label(self) -> str:
+  def name(self) -> str:
+    """Folder name: "png" / "q90" (project ISP) or "darktable-local_q90"."""
+    if self.isp_known:
+      return self.format_name
+    return f"{self.isp.replace(':', '-')}_{self.format_name}"
+
+  @property
+  def isp_label(self) -> str:
+    return "project ISP (ISP known)" if self.isp_known else self.isp
+
+  @property
+  def format_label(self) -> str:
     return f"JPEG q{self.jpeg_quality}" if self.jpeg_quality else "uncompressed 8-bit sRGB (PNG)"
 
+  @property
+  def label(self) -> str:
+    return f"{self.format_label}, {self.isp_label}"
 
-def parse_variants(text: str) -> list[Variant]:
-  """`"png,q90,q50,q10"` -> variants (order kept, duplicates dropped).
+
+def parse_formats(text: str) -> list[int]:
+  """`"png,q90"` -> JPEG qualities [0, 90] (0 = PNG; order kept, duplicates dropped).
 
   Raises:
-    ConfigError: an item that is neither "png" nor "q1".."q100".
+    ConfigError: an item that is neither "png" nor "q1".."q100", or none at all.
   """
-  out: list[Variant] = []
+  out: list[int] = []
   for item in filter(None, (t.strip().lower() for t in text.split(","))):
     if item == "png":
-      v = Variant(0)
+      q = 0
     elif item.startswith("q") and item[1:].isdigit() and 1 <= int(item[1:]) <= 100:
-      v = Variant(int(item[1:]))
+      q = int(item[1:])
     else:
       raise ConfigError(f"variant {item!r}: expected png or q1..q100")
-    if v not in out:
-      out.append(v)
+    if q not in out:
+      out.append(q)
   if not out:
     raise ConfigError("no sRGB variant given")
   return out
+
+
+def _canonical_isp(item: str) -> str:
+  """"project" or the "tool:style" spec of `item` ("darktable" -> "darktable:default")."""
+  if item == PROJECT:
+    return PROJECT
+  try:
+    return external.get_style(item).spec
+  except ConfigError as e:
+    raise ConfigError(f"ISP {item!r}: unknown; valid: {', '.join(external.style_names())}") from e
+
+
+def parse_isps(text: str) -> list[str]:
+  """`"darktable:local,project"` -> canonical ISP names (order kept, duplicates dropped).
+
+  Raises:
+    ConfigError: an unknown ISP or style, or none at all.
+  """
+  out: list[str] = []
+  for item in filter(None, (t.strip().lower() for t in text.split(","))):
+    isp = _canonical_isp(item)
+    if isp not in out:
+      out.append(isp)
+  if not out:
+    raise ConfigError("no ISP given")
+  return out
+
+
+def parse_variants(formats: str, isps: str = PROJECT) -> list[Variant]:
+  """The product of ISPs and formats, ISP-major: ("png,q90", "darktable:local,project")
+  -> darktable-local_png, darktable-local_q90, png, q90.
+
+  Raises:
+    ConfigError: a bad format or ISP (see `parse_formats`, `parse_isps`).
+  """
+  qualities = parse_formats(formats)
+  return [Variant(q, isp) for isp in parse_isps(isps) for q in qualities]
+
+
+def parse_variant_name(name: str) -> Variant:
+  """Inverse of `Variant.name`: "q90" -> project q90, "darktable-local_q90" -> that.
+
+  Raises:
+    ConfigError: not a variant name.
+  """
+  head, sep, fmt = name.strip().lower().rpartition("_")
+  try:
+    quality = parse_formats(fmt)[0]
+    isp = _canonical_isp(head.replace("-", ":", 1)) if sep else PROJECT
+  except ConfigError as e:
+    raise ConfigError(f"variant {name!r}: expected png, qNN or TOOL-STYLE_FORMAT "
+                      "(e.g. darktable-local_q90)") from e
+  return Variant(quality, isp)
 
 
 def centre_crop_box(height: int, width: int, crop: tuple[int, int] | None) -> tuple[int, int, int, int]:
@@ -80,6 +187,92 @@ def centre_crop_box(height: int, width: int, crop: tuple[int, int] | None) -> tu
     return 0, 0, height, width
   h, w = min(height, crop[0]), min(width, crop[1])
   return (height - h) // 2, (width - w) // 2, h, w
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RenderedPair:
+  """One source rendered by one ISP, on its raw-RGB grid and centre-cropped.
+
+  Attributes:
+    raw: (h, w, 3) float32 raw-RGB under `srgb`.
+    srgb: (h, w, 3) uint8 sRGB.
+    crop: (top, left, h, w) of the pair in the source's raw-RGB grid.
+    isp: the manifest's `isp` entry (project ISP parameters, or the tool's facts).
+    project_isp: the project ISP's parameters of the source (`IspParams.to_dict`).
+    seconds: wall-clock time of the render.
+  """
+
+  raw: np.ndarray
+  srgb: np.ndarray
+  crop: tuple[int, int, int, int]
+  isp: dict[str, Any]
+  project_isp: dict[str, Any]
+  seconds: float
+
+
+def render_pair(src: SourceImage, isp: str, crop: tuple[int, int] | None,
+                workdir: str | os.PathLike) -> RenderedPair:
+  """Renders `src` with `isp` ("project" or "tool:style") and applies the centre crop.
+
+  Args:
+    src: a render input (`data.sources.load_source`).
+    isp: who renders.
+    crop: (h, w) centre crop of the rendered pair, None: the whole pair.
+    workdir: scratch folder of a third-party tool (created; the caller removes it).
+
+  Raises:
+    ToolNotFoundError (a ConfigError): the tool is not installed.
+    InputError: the tool failed or its render does not align.
+  """
+  t0 = time.perf_counter()
+  params = src.params.to_dict()
+  if isp == PROJECT:
+    top, left, h, w = centre_crop_box(*src.raw_rgb.shape[:2], crop)
+    raw = np.ascontiguousarray(src.raw_rgb[top:top + h, left:left + w])
+    return RenderedPair(raw, pipeline.render_srgb(raw, src.params), (top, left, h, w), params,
+                        params, time.perf_counter() - t0)
+  ext = external.render_external(src, isp, workdir)
+  top, left, full_h, full_w = ext.crop
+  ct, cl, h, w = centre_crop_box(full_h, full_w, crop)
+  raw = np.ascontiguousarray(ext.cut(src.raw_rgb)[ct:ct + h, cl:cl + w])
+  srgb = np.ascontiguousarray(ext.srgb[ct:ct + h, cl:cl + w])
+  return RenderedPair(raw, srgb, (top + ct, left + cl, h, w), ext.manifest_isp(), params,
+                      time.perf_counter() - t0)
+
+
+def _style_digest(isp: str) -> str:
+  """12 hex digits of what a third-party style sets ("" for the project ISP)."""
+  if isp == PROJECT:
+    return ""
+  doc = json.dumps(external.get_style(isp).settings(), sort_keys=True)
+  return hashlib.sha256(doc.encode()).hexdigest()[:12]
+
+
+def _cache_key(entry: SplitEntry, variant: Variant, crop: tuple[int, int] | None) -> dict[str, Any]:
+  return {"source": str(entry.path), "camera": entry.camera, "split": entry.split,
+          "isp": variant.isp, "style": _style_digest(variant.isp),
+          "jpeg_quality": variant.jpeg_quality or None,
+          "crop_request": list(crop) if crop else None}
+
+
+def _key_text(key: Mapping[str, Any]) -> str:
+  return json.dumps(key, sort_keys=True)
+
+
+def _read_manifest_entries(root: pathlib.Path) -> list[dict[str, Any]]:
+  """The `images` of a variant's manifest; [] when absent or unreadable (it is rebuilt)."""
+  try:
+    doc = json.loads((root / "manifest.json").read_text())
+    return [e for e in doc["images"] if isinstance(e, dict)]
+  except (OSError, json.JSONDecodeError, KeyError, TypeError):
+    return []
+
+
+def _reusable(root: pathlib.Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+  """Cache key text -> manifest entry, for the entries whose files still exist."""
+  return {_key_text(e["cache_key"]): e for e in entries
+          if isinstance(e.get("cache_key"), dict)
+          and (root / e.get("raw", "")).is_file() and (root / e.get("srgb", "")).is_file()}
 
 
 def _link_or_copy(src: pathlib.Path, dst: pathlib.Path) -> None:
@@ -92,73 +285,144 @@ def _link_or_copy(src: pathlib.Path, dst: pathlib.Path) -> None:
     shutil.copyfile(src, dst)
 
 
+def _write_variant(root: pathlib.Path, entry: SplitEntry, variant: Variant, name: str,
+                   pair: RenderedPair, full_size: Sequence[int], raw_file: pathlib.Path | None,
+                   key: dict[str, Any]) -> tuple[dict[str, Any], pathlib.Path]:
+  """Writes one rendered pair in one format; returns (manifest entry, raw file written or
+  linked, to link the next format of the same ISP to)."""
+  base = root / entry.camera / entry.split
+  raw_path = base / "raw" / f"{name}.tif"
+  if raw_file is None:
+    images.write_tiff16(raw_path, pair.raw)
+  else:
+    _link_or_copy(raw_file, raw_path)
+  if variant.jpeg_quality:
+    srgb_path = base / "sRGB" / f"{name}.jpg"
+    images.write_jpeg(srgb_path, pair.srgb, variant.jpeg_quality)
+  else:
+    srgb_path = base / "sRGB" / f"{name}.png"
+    images.write_png(srgb_path, pair.srgb)
+  h, w = pair.raw.shape[:2]
+  doc = {"name": name, "camera": entry.camera, "split": entry.split, "source": str(entry.path),
+         "raw": str(raw_path.relative_to(root)), "srgb": str(srgb_path.relative_to(root)),
+         "height": h, "width": w, "crop": list(pair.crop), "full_size": list(full_size),
+         "jpeg_quality": variant.jpeg_quality or None, "srgb_bytes": srgb_path.stat().st_size,
+         "isp": pair.isp, "project_isp": pair.project_isp,
+         "render_seconds": round(pair.seconds, 3), "cache_key": key}
+  return doc, raw_path
+
+
+def _check_tools(isps: Collection[str]) -> None:
+  """ToolNotFoundError (a ConfigError naming `make isp-tools`) for a missing tool."""
+  programs = {"darktable": darktable.PROGRAM, "rawtherapee": rawtherapee.PROGRAM}
+  for tool in sorted({isp.split(":")[0] for isp in isps if isp != PROJECT}):
+    tools.find_tool(programs[tool])
+
+
 def render_variants(entries: Sequence[SplitEntry], work: str | os.PathLike,
                     variants: Sequence[Variant], *, crop: tuple[int, int] | None = None,
-                    progress: bool = True) -> dict[str, pathlib.Path]:
-  """Writes one NUS-layout dataset per variant (see module doc).
+                    progress: bool = True,
+                    splits: Mapping[str, Collection[str]] | None = None) -> dict[str, pathlib.Path]:
+  """Writes (or reuses) one NUS-layout dataset per variant (see module doc).
 
   Args:
     entries: files and their camera / split (`splits.plan_splits`).
     work: folder that receives `<variant>/...`.
-    variants: sRGB storage variants.
+    variants: sRGB variants (ISP, format).
     crop: (h, w) centre crop of every image larger than it; None keeps full frames.
     progress: show a tqdm bar.
+    splits: variant name -> the splits it needs (default: every entry for every variant).
 
   Returns:
     variant name -> dataset root.
+
+  Raises:
+    ToolNotFoundError (a ConfigError): a third-party tool that must render is missing.
+    InputError: a source or a third-party render failed.
   """
   work = pathlib.Path(work)
   roots = {v.name: work / v.name for v in variants}
-  manifests: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
-  for entry in tqdm(entries, desc="render", unit="img", disable=not progress):
-    src = load_source(entry.path)
-    top, left, h, w = centre_crop_box(*src.raw_rgb.shape[:2], crop)
-    raw = np.ascontiguousarray(src.raw_rgb[top:top + h, left:left + w])
-    srgb = pipeline.render_srgb(raw, src.params)
-    rel = pathlib.Path(entry.camera) / entry.split
-    first_raw: pathlib.Path | None = None
+  old = {v.name: _read_manifest_entries(roots[v.name]) for v in variants}
+  cached = {v.name: _reusable(roots[v.name], old[v.name]) for v in variants}
+  done: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
+  todo: list[tuple[SplitEntry, list[Variant]]] = []
+  for entry in entries:
+    need = []
     for v in variants:
-      base = roots[v.name] / rel
-      raw_path = base / "raw" / f"{src.name}.tif"
-      if first_raw is None:
-        raw_path.parent.mkdir(parents=True, exist_ok=True)
-        images.write_tiff16(raw_path, raw)
-        first_raw = raw_path
+      if splits is not None and entry.split not in splits.get(v.name, ()):
+        continue
+      hit = cached[v.name].get(_key_text(_cache_key(entry, v, crop)))
+      if hit is None:
+        need.append(v)
       else:
-        _link_or_copy(first_raw, raw_path)
-      (base / "sRGB").mkdir(parents=True, exist_ok=True)
-      if v.jpeg_quality:
-        srgb_path = base / "sRGB" / f"{src.name}.jpg"
-        images.write_jpeg(srgb_path, srgb, v.jpeg_quality)
-      else:
-        srgb_path = base / "sRGB" / f"{src.name}.png"
-        images.write_png(srgb_path, srgb)
-      manifests[v.name].append({
-        "name": src.name, "camera": entry.camera, "split": entry.split,
-        "source": str(entry.path), "raw": str(raw_path.relative_to(roots[v.name])),
-        "srgb": str(srgb_path.relative_to(roots[v.name])), "height": h, "width": w,
-        "crop": [top, left, h, w], "full_size": list(src.raw_rgb.shape[:2]),
-        "jpeg_quality": v.jpeg_quality or None, "srgb_bytes": srgb_path.stat().st_size,
-        "isp": src.params.to_dict()})
+        done[v.name].append(hit)
+    if need:
+      todo.append((entry, need))
+  _check_tools({v.isp for _, need in todo for v in need})
+  for entry, need in tqdm(todo, desc="render", unit="img", disable=not progress):
+    src = load_source(entry.path)
+    for isp in dict.fromkeys(v.isp for v in need):
+      with tempfile.TemporaryDirectory(prefix="r2lcm-isp-") as tmp:
+        pair = render_pair(src, isp, crop, tmp)
+      raw_file = None
+      for v in (v for v in need if v.isp == isp):
+        doc, raw_file = _write_variant(roots[v.name], entry, v, src.name, pair,
+                                       src.raw_rgb.shape[:2], raw_file, _cache_key(entry, v, crop))
+        done[v.name].append(doc)
   for v in variants:
-    doc = {"format": "r2lcm-bench-rd/1", "variant": v.name, "images": manifests[v.name]}
-    images.atomic_write_bytes(roots[v.name] / "manifest.json",
-                              (json.dumps(doc, indent=1) + "\n").encode())
+    _write_manifest(roots[v.name], v, old[v.name], done[v.name])
   return roots
 
 
-def split_pairs(root: str | os.PathLike, split: str) -> list[ImagePair]:
+def _write_manifest(root: pathlib.Path, variant: Variant, old: list[dict[str, Any]],
+                    current: list[dict[str, Any]]) -> None:
+  """This run's entries plus the earlier ones for other files (atomic)."""
+  paths = {e["raw"] for e in current}
+  kept = [e for e in old if e.get("raw") not in paths]
+  doc = {"format": _FORMAT, "variant": variant.name, "isp": variant.isp,
+         "jpeg_quality": variant.jpeg_quality or None, "images": kept + current}
+  images.atomic_write_bytes(root / "manifest.json", (json.dumps(doc, indent=1) + "\n").encode())
+
+
+def _manifest_images(root: pathlib.Path) -> list[dict[str, Any]]:
+  try:
+    return json.loads((root / "manifest.json").read_text())["images"]
+  except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+    raise InputError(f"{root}: no readable benchmark manifest ({e})") from e
+
+
+def split_pairs(root: str | os.PathLike, split: str,
+                sources: Collection[str] | None = None) -> list[ImagePair]:
   """The pairs of one split of a rendered variant, from its manifest (JPEG sRGBs included,
   which `data.nus.find_pairs` does not list); sorted by camera, then name.
+
+  Args:
+    root: the variant's folder.
+    split: "train", "val" or "test".
+    sources: keep only the entries of these source paths (str(SplitEntry.path)); None: all.
 
   Raises:
     InputError: no readable manifest.
   """
   root = pathlib.Path(root)
-  try:
-    doc = json.loads((root / "manifest.json").read_text())
-  except (OSError, json.JSONDecodeError) as e:
-    raise InputError(f"{root}: no readable benchmark manifest ({e})") from e
   pairs = [ImagePair(str(root / e["raw"]), str(root / e["srgb"]), e["name"], e["camera"])
-           for e in doc["images"] if e["split"] == split]
+           for e in _manifest_images(root)
+           if e["split"] == split and (sources is None or e.get("source") in sources)]
   return sorted(pairs, key=lambda p: (p.camera, p.name))
+
+
+def project_isp_params(root: str | os.PathLike, name: str) -> pipeline.IspParams:
+  """The project ISP's parameters of image `name` of a rendered variant: the ISP that made
+  a project variant's sRGB, and for a third-party variant the one the naive inverse
+  (wrongly) inverts.
+
+  Raises:
+    InputError: no readable manifest, or no single entry with parameters for `name`.
+  """
+  found = [e for e in _manifest_images(pathlib.Path(root)) if e.get("name") == name]
+  if len(found) != 1:
+    raise InputError(f"{root}: {len(found)} manifest entries named {name!r} (need exactly one)")
+  try:
+    return pipeline.IspParams.from_dict(found[0].get("project_isp") or found[0]["isp"])
+  except (KeyError, TypeError, ValueError) as e:
+    raise InputError(f"{root}: entry {name!r} has no project ISP parameters ({e})") from e

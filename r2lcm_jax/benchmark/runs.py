@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -33,7 +34,8 @@ __all__ = ["Row", "MethodSpec", "ErrorMapRequest", "run_baselines", "run_r2lcm",
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-  """One (method, setting, variant, image) measurement."""
+  """One (method, setting, variant, image) measurement; `isp` made the variant's sRGB
+  ("project" or a third-party "tool:style")."""
 
   method: str
   setting: str
@@ -47,6 +49,7 @@ class Row:
   bpp_with_srgb: float
   encode_s: float
   decode_s: float
+  isp: str = "project"
 
 
 ROW_FIELDS = [f.name for f in dataclasses.fields(Row)]
@@ -63,8 +66,8 @@ class MethodSpec:
 
   @property
   def slug(self) -> str:
-    return "_".join(filter(None, (self.method, self.setting))).lower().replace(" ", "_").replace(
-      "-", "")
+    text = "_".join(filter(None, (self.method, self.setting))).lower()
+    return re.sub(r"[^a-z0-9_]+", "", text.replace(" ", "_").replace("-", ""))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +81,7 @@ class ErrorMapRequest:
 
 def run_baselines(pairs: Sequence[ImagePair], specs: Sequence[MethodSpec], variant: str,
                   folder: pathlib.Path, error_maps: ErrorMapRequest | None = None,
-                  progress: bool = True) -> list[Row]:
+                  progress: bool = True, *, isp: str = "project") -> list[Row]:
   """Every spec on every pair; metadata files under `folder`.
 
   Args:
@@ -88,6 +91,7 @@ def run_baselines(pairs: Sequence[ImagePair], specs: Sequence[MethodSpec], varia
     folder: receives `<camera>_<name>_<method>.meta`.
     error_maps: optional error-map figures for some images.
     progress: tqdm bar over (pair, method).
+    isp: who made the variant's sRGB, written into the rows.
 
   Returns:
     One Row per (pair, spec).
@@ -115,7 +119,7 @@ def run_baselines(pairs: Sequence[ImagePair], specs: Sequence[MethodSpec], varia
       psnr, ssim = evaluation.score_pair(x, rec)
       rows.append(Row(spec.method, spec.setting, variant, pair.camera, pair.name, psnr, ssim,
                       len(md), bits_per_pixel(md, h, w),
-                      8.0 * (len(md) + srgb_bytes) / (h * w), t1 - t0, t2 - t1))
+                      8.0 * (len(md) + srgb_bytes) / (h * w), t1 - t0, t2 - t1, isp))
       if error_maps is not None and pair.name in error_maps.names:
         error_maps.folder.mkdir(parents=True, exist_ok=True)
         evaluation.error_map_figure(
@@ -130,16 +134,18 @@ def run_baselines(pairs: Sequence[ImagePair], specs: Sequence[MethodSpec], varia
 def run_r2lcm(pairs: Sequence[ImagePair], runner: ModelRunner, tables: CodingTables,
               settings: Sequence[evaluation.RateSetting], variant: str, folder: pathlib.Path,
               *, error_max: float = 0.02, manifest: pathlib.Path | None = None,
-              gate: GateSpec | None = None) -> list[Row]:
+              gate: GateSpec | None = None, method: str = "R2LCM",
+              isp: str = "project") -> list[Row]:
   """R2LCM at every rate setting through real bitstreams (`evaluate_pairs` into `folder`).
 
   `folder` receives the bitstreams, results.csv, summary.md, rd_curves.png and the
   error maps of the first setting (see `codec.evaluation`). `manifest` gives ISP-base
-  models the ISP parameters of each image; `gate` is their residual gate.
+  models the ISP parameters of each image; `gate` is their residual gate. `method` and
+  `isp` label the rows (e.g. "R2LCM[fitted]" for one of several checkpoints).
   """
   res = evaluation.evaluate_pairs(pairs, runner, tables, folder, settings=settings,
                                   error_max=error_max, manifest=manifest, gate=gate)
-  return [Row("R2LCM", evaluation.RateSetting(r.drop_steps, r.gamma).tag, variant, r.camera,
+  return [Row(method, evaluation.RateSetting(r.drop_steps, r.gamma).tag, variant, r.camera,
               r.name, r.psnr, r.ssim, r.bytes, r.bpp_metadata, r.bpp_with_srgb,
-              r.encode_network_s + r.encode_coding_s, r.decode_network_s + r.decode_coding_s)
+              r.encode_network_s + r.encode_coding_s, r.decode_network_s + r.decode_coding_s, isp)
           for r in res]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +16,7 @@ from r2lcm_jax.benchmark import dataset
 from r2lcm_jax.benchmark.splits import plan_splits
 from r2lcm_jax.data.nus import load_pair
 from r2lcm_jax.data.sources import load_source
-from r2lcm_jax.errors import ConfigError
+from r2lcm_jax.errors import ConfigError, InputError
 from r2lcm_jax.isp import pipeline
 
 
@@ -59,3 +61,68 @@ def test_bad_flag_is_one_line_exit_2(tmp_path, repo_root):
   assert r.stderr.strip().splitlines() == [
     "r2lcm bench rd: error: --crop='12x': expected HxW with H, W >= 16 (e.g. 256x384)"]
   assert not (tmp_path / "o").exists()
+
+
+def test_variants_are_the_product_of_isps_and_formats():
+  variants = dataset.parse_variants("png,q90", "darktable:local, rawtherapee,project")
+  assert [v.name for v in variants] == [
+    "darktable-local_png", "darktable-local_q90", "rawtherapee-default_png",
+    "rawtherapee-default_q90", "png", "q90"]
+  assert [v.isp_known for v in variants] == [False] * 4 + [True] * 2
+  assert variants[-1].label == "JPEG q90, project ISP (ISP known)"
+  assert variants[1].label == "JPEG q90, darktable:local"
+  for v in variants:  # names are folder names and parse back
+    assert dataset.parse_variant_name(v.name) == v and "/" not in v.name and ":" not in v.name
+  assert dataset.parse_variant_name("rawtherapee_q50") == dataset.Variant(50, "rawtherapee:default")
+  for bad in ("darktable-nostyle_png", "gimp-default_q90", "darktable-local_q0", "x_"):
+    with pytest.raises(ConfigError, match="TOOL-STYLE_FORMAT"):
+      dataset.parse_variant_name(bad)
+  for bad in ("", "gimp", "darktable:nostyle"):
+    with pytest.raises(ConfigError):
+      dataset.parse_isps(bad)
+
+
+@pytest.mark.parametrize("tool", ["darktable", "rawtherapee"])
+def test_third_party_render_of_a_small_crop_into_the_dataset_layout(real_data, tmp_path, tool,
+                                                                    monkeypatch):
+  program = {"darktable": "darktable-cli", "rawtherapee": "rawtherapee-cli"}[tool]
+  if shutil.which(program) is None:
+    pytest.skip(f"{program} not installed (run `make isp-tools`)")
+  plan = [e for e in plan_splits(real_data) if e.camera == "imx135"]
+  plan = [plan[0], next(e for e in plan if e.split == "test")]  # one train, one test entry
+  variants = dataset.parse_variants("png,q50", tool)
+  needs = {v.name: {"test"} for v in variants}
+  roots = dataset.render_variants(plan, tmp_path, variants, crop=(64, 96), progress=False,
+                                  splits=needs)
+  png, jpg = (dataset.split_pairs(roots[v.name], "test") for v in variants)
+  assert [p.name for p in png] == [plan[1].path.stem] and jpg[0].srgb_path.endswith(".jpg")
+  assert dataset.split_pairs(roots[variants[0].name], "train") == []  # only what is needed
+  assert os.path.samefile(png[0].raw_path, jpg[0].raw_path)  # one raw per ISP
+  doc = json.loads((roots[variants[0].name] / "manifest.json").read_text())
+  entry = doc["images"][0]
+  assert doc["isp"] == f"{tool}:default" and entry["isp"]["tool"] == tool
+  # INTEL-TAU renders align to the whole 256x384 grid; the pair is its centre 64x96.
+  assert entry["crop"] == [96, 144, 64, 96] and entry["full_size"] == [256, 384]
+  src = load_source(plan[1].path)
+  raw, srgb = load_pair(png[0])
+  np.testing.assert_allclose(raw, src.raw_rgb[96:160, 144:240], atol=0.5 / 65535 + 1e-7)
+  project = pipeline.render_srgb(src.raw_rgb[96:160, 144:240], src.params)
+  assert np.abs(srgb * 255 - project).mean() > 1.0  # another ISP made it
+  # The naive inverse of the wrong ISP gets the RAW's own project parameters; the
+  # manifest's `isp` entry has none.
+  np.testing.assert_allclose(dataset.project_isp_params(roots[variants[0].name], src.name).wb,
+                             src.params.wb)
+  with pytest.raises(InputError, match="no ISP stage parameters"):
+    params_from_manifest(roots[variants[0].name] / "manifest.json", src.name)
+
+  # A second run with the same settings reuses the files; another crop renders again.
+  def no_render(*args, **kwargs):
+    raise AssertionError("rendered again")
+
+  monkeypatch.setattr(dataset, "render_pair", no_render)
+  again = dataset.render_variants(plan, tmp_path, variants, crop=(64, 96), progress=False,
+                                  splits=needs)
+  assert dataset.split_pairs(again[variants[1].name], "test") == jpg
+  with pytest.raises(AssertionError, match="rendered again"):
+    dataset.render_variants(plan, tmp_path, variants, crop=(32, 32), progress=False,
+                            splits=needs)

@@ -17,7 +17,8 @@ def test_quick_driver_writes_table_plots_and_error_maps_from_real_runs(real_data
   out = tmp_path / "out"
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   args = ["bench", "rd", "--quick", "--data", real_data, "--out", out, "--cameras", "imx135",
-          "--crop", "64x96", "--variants", "png,q50", "--max_test", "1", "--drop_steps", "0,3",
+          "--crop", "64x96", "--isps", "project", "--variants", "png,q50", "--max_test", "1",
+          "--drop_steps", "0,3",
           "--gammas", "", "--sam_steps", "8,16", "--unet_steps", "2", "--unet_features", "4"]
   r = subprocess.run([sys.executable, "-m", "r2lcm_jax.cli.main", *map(str, args)],
                      capture_output=True, text=True, env=env, timeout=600, cwd=repo_root)
@@ -28,10 +29,11 @@ def test_quick_driver_writes_table_plots_and_error_maps_from_real_runs(real_data
   got = {(r["variant"], r["method"], r["setting"]) for r in rows}
   for v in ("png", "q50"):
     assert {(v, "R2LCM", "d0_g0"), (v, "R2LCM", "d3_g0"), (v, "SAM", "step8"), (v, "SAM", "step16"),
-            (v, "global map", "step8"), (v, "naive inverse", ""), (v, "U-Net", "")} == {
+            (v, "global map", "step8"), (v, "fitted map", "K17"), (v, "naive inverse", ""),
+            (v, "U-Net", "")} == {
       k for k in got if k[0] == v}
   assert all(r["camera"] == "imx135" and r["name"].endswith("field_018_sensorname_sony_imx135")
-             for r in rows)
+             and r["isp"] == "project" for r in rows)
   by = {(r["variant"], r["method"], r["setting"]): r for r in rows}
   # Rates come from real files: SAM step 8 on 64x96 = 8x12 samples x 6 B + 20 B of header/CRC.
   assert int(by[("png", "SAM", "step8")]["bytes"]) == 8 * 12 * 6 + 20
@@ -39,6 +41,8 @@ def test_quick_driver_writes_table_plots_and_error_maps_from_real_runs(real_data
   # steps may not shrink it; it must not grow.)
   assert int(by[("png", "R2LCM", "d0_g0")]["bytes"]) >= int(by[("png", "R2LCM", "d3_g0")]["bytes"]) > 0
   assert float(by[("png", "naive inverse", "")]["bpp_metadata"]) == 0.0
+  # The fitted map: 9 x 17 int16 + its 4-byte header, whatever the ISP.
+  assert int(by[("png", "fitted map", "K17")]["bytes"]) == 310
   # The JPEG variant stores fewer sRGB bytes, and every reconstruction is a real estimate.
   assert (float(by[("q50", "naive inverse", "")]["bpp_with_srgb"])
           < float(by[("png", "naive inverse", "")]["bpp_with_srgb"]))
@@ -51,7 +55,7 @@ def test_quick_driver_writes_table_plots_and_error_maps_from_real_runs(real_data
     plot = read_image(out / f"rd_{v}.png")
     assert plot.ndim == 3 and plot.shape[0] > 200 and plot.std() > 0
   maps = sorted(p.name for p in (out / "error_maps").iterdir())
-  assert len(maps) == 6 and all(m.startswith("png_imx135_") for m in maps), maps
+  assert len(maps) == 7 and all(m.startswith("png_imx135_") for m in maps), maps
 
 
 @pytest.mark.slow
@@ -60,7 +64,8 @@ def test_driver_trains_r2lcm_without_checkpoint_and_exports_it(real_data, tmp_pa
   out = tmp_path / "out"
   # The model over the naive inverse ISP, trained on two sRGB variants at once.
   args = ["bench", "rd", "--data", real_data, "--out", out, "--cameras", "imx135",
-          "--crop", "128x192", "--variants", "png,q50", "--train_variant", "png,q50",
+          "--crop", "128x192", "--isps", "project", "--variants", "png,q50",
+          "--train_variant", "png,q50",
           "--max_test", "1",
           "--r2lcm_config", "experiments/configs/rd_real.py:N=8,latent_channels=4,patch_size=48,"
           "batch_size=4,base=isp_inverse,coverage=full", "--r2lcm_steps", "4",
@@ -79,7 +84,7 @@ def test_driver_trains_r2lcm_without_checkpoint_and_exports_it(real_data, tmp_pa
     "config"]["base"] == "isp_inverse"
   with open(out / "results.csv") as f:
     methods = {r["method"] for r in csv.DictReader(f)}
-  assert methods == {"R2LCM", "SAM", "global map", "naive inverse"}
+  assert methods == {"R2LCM", "SAM", "global map", "fitted map", "naive inverse"}
 
 
 @pytest.mark.slow
@@ -87,8 +92,9 @@ def test_driver_trains_prior_raw_on_the_train_split_and_scores_it_on_every_varia
     real_data, tmp_path, repo_root):
   out, work = tmp_path / "out", tmp_path / "work"
   args = ["bench", "rd", "--quick", "--data", real_data, "--out", out, "--work", work,
-          "--cameras", "imx135", "--crop", "64x96", "--variants", "png,q50", "--max_test", "1",
-          "--drop_steps", "0", "--gammas", "", "--sam_steps", "8", "--unet_steps", "0",
+          "--cameras", "imx135", "--crop", "64x96", "--isps", "project", "--variants", "png,q50",
+          "--max_test", "1", "--drop_steps", "0", "--gammas", "", "--sam_steps", "8",
+          "--unet_steps", "0",
           "--prior_config", "experiments/configs/prior_small_real.py:clusters=300,group_size=50",
           "--prior_steps", "2"]
   r = subprocess.run([sys.executable, "-m", "r2lcm_jax.cli.main", *map(str, args)],
@@ -105,8 +111,8 @@ def test_driver_trains_prior_raw_on_the_train_split_and_scores_it_on_every_varia
   for row in prior:
     assert row["setting"] == "" and row["bytes"] == "0" and float(row["bpp_metadata"]) == 0.0
     assert 10 < float(row["psnr"]) < 100 and 0 < float(row["ssim"]) <= 1
-  assert {r["method"] for r in rows} == {"R2LCM", "SAM", "global map", "naive inverse",
-                                         "PriorRAW"}
+  assert {r["method"] for r in rows} == {"R2LCM", "SAM", "global map", "fitted map",
+                                         "naive inverse", "PriorRAW"}
   report = (out / "report.md").read_text()
   assert "| PriorRAW | - |" in report
   # 14 train images (001-014), 3 val (015-017); 2 steps per stage; <= 300 prior entries.
@@ -123,6 +129,10 @@ def test_driver_trains_prior_raw_on_the_train_split_and_scores_it_on_every_varia
    "must be >= 0"),
   (["--prior_config", "experiments/configs/absent.py"], "absent.py not found"),
   (["--prior_config", "experiments/configs/rd_real.py"], "not a PriorRAW config"),
+  (["--isps", "darktable:local,gimp"], "--isps='darktable:local,gimp': ISP 'gimp': unknown; "
+   "valid: project, darktable:default"),
+  (["--checkpoints", "fitted"], "--checkpoints='fitted': expected NAME=DIR,NAME=DIR"),
+  (["--train_variant", "darktable-loc_q90"], "expected png, qNN or TOOL-STYLE_FORMAT"),
 ])
 def test_prior_flags_are_checked_before_anything_runs(tmp_path, repo_root, flags, message):
   args = ["bench", "rd", "--data", tmp_path / "no_data", "--out", tmp_path / "out", *flags]
@@ -130,4 +140,5 @@ def test_prior_flags_are_checked_before_anything_runs(tmp_path, repo_root, flags
                      capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"),
                      timeout=120, cwd=repo_root)
   assert r.returncode == 2 and message in r.stderr, r.stderr[-2000:]
+  assert len(r.stderr.strip().splitlines()) == 1
   assert not (tmp_path / "out").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from r2lcm_jax.benchmark import report
@@ -68,3 +70,58 @@ def test_target_check_counts_prior_raw_as_a_zero_bpp_method():
   beaten = [_row("PriorRAW", "", c, n, 46.0, 0.0) for c, n in (("a", "1"), ("b", "2"))]
   text = report.target_check(ROWS + beaten, ["png"], reference="png", max_bpp=0.4)
   assert "best 0-bpp method PriorRAW 46.00 dB: -1.00 dB (target > 0: NOT met)" in text
+
+
+def _tp(method, setting, psnr, bpp, variant="darktable-local_q90", camera="a", name="1"):
+  """A row of a third-party variant."""
+  return dataclasses.replace(_row(method, setting, camera, name, psnr, bpp, variant),
+                             isp="darktable:local")
+
+
+THIRD = [
+  _tp("R2LCM[fitted]", "d0_g0", 46.0, 0.30), _tp("R2LCM[fitted]", "d1_g0", 44.5, 0.10),
+  _tp("R2LCM[paper]", "d0_g0", 41.0, 0.35), _tp("R2LCM[paper]", "d1_g0", 38.0, 0.12),
+  _tp("SAM", "step8", 42.0, 0.75), _tp("SAM", "step16", 39.0, 0.19),
+  _tp("fitted map", "K17", 44.0, 0.003), _tp("naive inverse (wrong ISP)", "", 30.0, 0.0),
+]
+
+
+def test_unknown_isp_target_is_met_or_not_per_variant_and_checkpoint():
+  # An isp_inverse model has rows on the project variant only.
+  rows = THIRD + [_row("R2LCM[isp]", "d0_g0", "a", "1", 50.0, 0.3)]
+  text = report.unknown_isp_target_check(rows, ["darktable-local_q90"]).splitlines()
+  assert text == [
+    "- `darktable-local_q90`, R2LCM[fitted]: **met**: best at <= 0.4 bpp 46.00 dB (d0_g0, "
+    "0.300 bpp); SAM step8 (0.750 bpp) 42.00 dB: +4.00 dB (need >= +3); fitted map K17 "
+    "(0.003 bpp) 44.00 dB: +2.00 dB (need > +0).",
+    "- `darktable-local_q90`, R2LCM[paper]: **NOT met**: best at <= 0.4 bpp 41.00 dB (d0_g0, "
+    "0.350 bpp); SAM step8 (0.750 bpp) 42.00 dB: -1.00 dB (need >= +3); fitted map K17 "
+    "(0.003 bpp) 44.00 dB: -3.00 dB (need > +0).",
+    "- `darktable-local_q90`, R2LCM[isp]: not run on this variant."]
+  strict = report.unknown_isp_target_check(THIRD, ["darktable-local_q90"], max_bpp=0.2)
+  assert "R2LCM[fitted]: **NOT met**: best at <= 0.2 bpp 44.50 dB (d1_g0" in strict
+  no_sam = [r for r in THIRD if r.method != "SAM"]
+  assert "SAM step8 not run" in report.unknown_isp_target_check(no_sam, ["darktable-local_q90"])
+
+
+def test_bd_rate_per_checkpoint_and_tables_per_isp_and_image():
+  rows = THIRD + [_tp("SAM", "step8", 40.0, 0.75, name="2"), _tp("SAM", "step16", 37.0, 0.19, name="2")]
+  entries = report.bd_entries(rows, ["darktable-local_q90"], ["a"])
+  assert [(e.method, e.camera) for e in entries] == [
+    ("R2LCM[fitted]", "a"), ("R2LCM[fitted]", "all"), ("R2LCM[paper]", "a"), ("R2LCM[paper]", "all")]
+  assert "| R2LCM[paper] | darktable-local_q90 | a |" in report.bd_markdown(entries)
+  table = report.isp_table(THIRD + ROWS, [("darktable:local", "dt local"), ("project", "known")])
+  assert table.splitlines()[0] == "| method | setting | dt local | known |"
+  assert "| R2LCM[fitted] | d0_g0 | 46.00 / 0.3000 | - |" in table
+  assert "| R2LCM | d0_g0 | - | 45.00 / 0.4000 |" in table  # project: mean of two images
+  assert "| naive inverse (wrong ISP) | - | 30.00 / 0.0000 | - |" in table
+  per_image = report.per_image_tables(ROWS, [("png", "PNG")])
+  assert "| method | setting | a 1 | b 2 |" in per_image and "| R2LCM | d0_g0 | 50.00 / 0.3000 | 40.00 / 0.5000 |" in per_image
+  assert report.variant_table(THIRD, ["darktable-local_q90"]).splitlines()[2].startswith(
+    "| R2LCM[fitted] | d0_g0 | 46.00 / 0.3000 |")
+
+
+def test_results_csv_keeps_the_isp(tmp_path):
+  report.write_rows_csv(tmp_path / "r.csv", THIRD + ROWS)
+  back = report.read_rows_csv(tmp_path / "r.csv")
+  assert back == THIRD + ROWS and back[0].isp == "darktable:local" and back[-1].isp == "project"
