@@ -13,12 +13,15 @@ a 3x3 colour matrix after per-channel tone curves (W[c, j, k] = M[c, j] f_j(k / 
 as a special case, and any per-output mixture of curves. 9K parameters (153 at K = 17),
 int16 at a step of 2**-14 in raw units: 310 bytes.
 
-Why this form (measured on the Canon colour chart rendered by darktable 4.2 and by
-RawTherapee 5.9, fit PSNR in dB on the image itself; `experiments/README.md`):
-additive K=9 / 17 / 33 with 81 / 153 / 297 values: 57.7 / 58.4 / 58.5 (darktable),
-54.2 / 54.5 / 54.6 (RawTherapee); a trilinear 3D LUT with 9^3 nodes (2187 values) gains
-only +0.3 dB / +0.1 dB for 14x the parameters, and a 5^3 LUT loses 1.3 dB. What is left
-after either is local (tone mapping, local contrast), which the network codes.
+Why this form (`experiments/fitted_map_forms.py`, results in `experiments/README.md`:
+five test images, four darktable / RawTherapee styles, PNG and JPEG q90 sRGB, fit PSNR
+on the image itself): additive K=17 averages 45.0 dB (PNG) / 40.8 dB (q90) over the
+third-party styles for 310 bytes; K=9 loses 1.1 / 0.3 dB, K=33 gains 0.26 / 0.14 dB for
+288 more bytes; a trilinear 3D LUT needs 9^3 nodes (4378 bytes, 14x) to gain 0.5 dB,
+mostly on the local styles, and a 5^3 LUT (754 bytes) is 0.5 / 0.1 dB worse; curves
+followed by one 3x3 matrix (124 bytes) lose 1.0 dB on darktable's filmic and 2.0 dB on
+RawTherapee's tone mapping. What is left after any of them is local (tone mapping,
+local contrast), which the network codes.
 
 The fit is a regularised linear least squares (second differences of each curve,
 weight `smoothness`), solved from the normal equations. For 8-bit sRGB the normal
