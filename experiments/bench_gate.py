@@ -34,7 +34,7 @@ from r2lcm_jax.models import isp_base
 __all__ = ["main"]
 
 _RAW = flags.DEFINE_string("raw", None, "Camera RAW (DNG, ...) to render and encode.")
-_CKPT = flags.DEFINE_string("checkpoint", "default", "An ISP-base codec checkpoint.")
+_CKPT = flags.DEFINE_string("checkpoint", "default", "A codec checkpoint with a base (isp_inverse or fitted).")
 _JPEG = flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of the sRGB (0: PNG).")
 _DROP = flags.DEFINE_integer("drop_steps", 0, "Main-level steps not sent.")
 _GAMMA = flags.DEFINE_float("gamma", 4.0, "Coarser step on the last sent step.")

@@ -20,12 +20,17 @@ Commands (from the repository root; the renders take a few minutes on 2 cores):
   ROOTS=$(ls -d data/any_isp/*/ | paste -sd:)
   .venv/bin/r2lcm train --config "experiments/configs/any_isp.py:root=$ROOTS" \\
       --workdir runs/any_isp
-  .venv/bin/python -m r2lcm_jax.codec.export --workdir runs/any_isp --out ckpt/any_isp
+  .venv/bin/python -m r2lcm_jax.codec.export --workdir runs/any_isp --out ckpt/any_isp \
+      --profile_from $R/gopro/Fusion_GPFR7066.DNG
+
+The packaged `default` (r2lcm_jax/assets/models/default, MODEL.md) is this config at
+lmbda=2 (`:lmbda=2.0`), stopped at step 3500.
 
 Arguments: those of gopro_default (`num_steps`, `lmbda`, `N`, `C`, `root`, `camera`,
 `patch`, `batch`, `lr`, `seed`) plus `base` ("fitted" or "none"), `gain`
 (residual_gain, 16) and `init_from` (a parameter folder to start from; default: the
-packaged model, which has the same architecture, trained over the naive inverse ISP;
+packaged `isp_known` model, which has the same architecture, trained over the naive
+inverse ISP;
 '' = a fresh initialisation).
 """
 
@@ -48,7 +53,7 @@ def get_config(arg=None):
   common = _load("common")
   arg = common.parse_arg(arg, root="data/any_isp", camera="any", num_steps=4000, lmbda=4.0,
                          N=16, C=4, lr=1e-3, patch=64, batch=8, seed=0, gain=16.0,
-                         base="fitted", init_from="r2lcm_jax/assets/models/default")
+                         base="fitted", init_from="r2lcm_jax/assets/models/isp_known")
   passed = ",".join(f"{k}={v}" for k, v in arg.items() if k not in _OWN)
   c = _load("gopro_default").get_config(passed)
   c.model.base = arg.base

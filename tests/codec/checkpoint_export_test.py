@@ -90,4 +90,6 @@ def test_rate_json_gives_the_recommended_setting_and_is_checked(tmp_path):
   shutil.rmtree(d)
   # The packaged default recommends its evaluated operating point (see its MODEL.md).
   default = ckpt_lib.load_checkpoint("default")
-  assert default.rate == (0, 4.0) and default.config.base == "isp_inverse"
+  assert default.rate == (0, 4.0) and default.config.base == "fitted"
+  isp_known = ckpt_lib.load_checkpoint("isp_known")
+  assert isp_known.rate == (0, 4.0) and isp_known.config.base == "isp_inverse"
