@@ -44,7 +44,7 @@ $(TFC_VENV)/.installed: third_party/tfc_bridge/requirements.txt
 # Third-party ISPs for `r2lcm render --isp darktable|rawtherapee` (Debian/Ubuntu, as root).
 isp-tools:
 	command -v darktable-cli >/dev/null && command -v rawtherapee-cli >/dev/null || \
-	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends darktable rawtherapee)
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y darktable rawtherapee)
 
 clean:
 	rm -rf $(VENV) $(TFC_VENV) .pytest_cache .hypothesis
