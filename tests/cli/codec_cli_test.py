@@ -146,6 +146,7 @@ def isp_checkpoint(tmp_path_factory):
   return d
 
 
+@pytest.mark.slow  # ~1 min of CLI runs for the ISP-known special case (`isp_known`)
 def test_isp_base_model_through_the_cli_uses_the_raw_or_manifest_isp(
     isp_checkpoint, real_data, tmp_path):
   from r2lcm_jax.cli.render import render_inputs

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "experiments" / "colab" / "quickstart.ipynb"
 
@@ -36,6 +38,7 @@ def test_script_extraction_drops_only_shell_lines():
     assert needle in script
 
 
+@pytest.mark.slow  # ~1 min; the demo, CLI and training tests cover its calls
 def test_notebook_cells_run_in_quick_mode(tmp_path, real_data):
   script = tmp_path / "quickstart.py"
   script.write_text(notebook_script(NOTEBOOK))
