@@ -25,10 +25,10 @@ local contrast), which the network codes.
 
 The fit is a regularised linear least squares (second differences of each curve,
 weight `smoothness`), solved from the normal equations. For 8-bit sRGB the normal
-equations come exactly from joint histograms of the channel codes, so a 12 MP image
-fits in about 2 s on the 2-core CPU (evaluating the map: 2 s) without a per-pixel design matrix. The decoder only evaluates
-`apply`; the fit runs on the encoder, and the bytes the decoder reads are the ones the
-encoder used for its own base.
+equations come exactly from joint histograms of the channel codes, without a per-pixel
+design matrix: a 12 MP image fits in about 2 s on the 2-core CPU (evaluating the map
+takes as long). The decoder only evaluates `apply`; the fit runs on the encoder, and the
+bytes the decoder reads are the ones the encoder used for its own base.
 """
 
 from __future__ import annotations
