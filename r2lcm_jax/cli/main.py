@@ -20,7 +20,7 @@ __all__ = ["SUBCOMMANDS", "run", "run_subcommand"]
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-  "render": ("r2lcm_jax.cli.render", "Render camera RAWs to a NUS-layout dataset."),
+  "render": ("r2lcm_jax.cli.render", "Render camera RAWs (project ISP, darktable, RawTherapee) to a NUS-layout dataset."),
   "encode": ("r2lcm_jax.cli.encode", "Encode RAW metadata next to an sRGB/JPEG image."),
   "decode": ("r2lcm_jax.cli.decode", "Reconstruct the RAW from sRGB + metadata."),
   "eval": ("r2lcm_jax.cli.evaluate", "Evaluate a checkpoint on a dataset through real bitstreams."),
