@@ -35,15 +35,17 @@ from r2lcm_jax.models.config import R2LCMConfig
 
 __all__ = ["needs_isp", "needs_fit", "has_base", "base_image", "to_residual", "residual_delta",
            "from_residual", "header_values", "params_from_header", "check_rendered_by",
-           "fit_base", "MIN_RERENDER_PSNR"]
+           "fit_base", "rerender_psnr", "MIN_RERENDER_PSNR"]
 
 # The sRGB given with an ISP-base model must match the project's ISP re-rendered from
 # the RAW at least this well: PSNR in dB between the 8x8 block means of the two 8-bit
 # images (block means keep tone and colour, where ISPs differ, and drop most of the
-# JPEG error). Measured on the shared frames (Canon chart, INTEL-TAU 005/018, a HERO7
-# crop): the project's own render as JPEG q90 / q50 / q10 / q5 gives 53-54 / 44-45 /
-# 33-34 / 27.5-29 dB; the Canon chart rendered by darktable 4.2 (defaults) 20.9 dB and
-# by RawTherapee 5.9 (defaults, a global auto-matched curve) 28.8 dB.
+# JPEG error). Measured on the shared frames by `experiments/rerender_threshold.py`
+# (Canon chart, INTEL-TAU 005/018, a HERO7 crop; `experiments/README.md`): the project's
+# own render as JPEG q90 / q50 / q10 / q5 gives 53-54 / 44-45 / 33-34 / 27.5-29 dB;
+# darktable 4.2 renders (style default) 18.7-20.9 dB and RawTherapee 5.9 renders (style
+# default, a global auto-matched curve close to ours) 29.3-30.4 dB. JPEG below q10 of the
+# project's own render is refused too.
 MIN_RERENDER_PSNR = 31.0
 _RERENDER_BLOCK = 8
 
@@ -99,6 +101,18 @@ def _block_means(x: np.ndarray) -> np.ndarray:
   return sums / counts[..., None]
 
 
+def rerender_psnr(srgb: np.ndarray, raw: np.ndarray, isp: pipeline.IspParams) -> float:
+  """PSNR (dB) of 8x8 block means of `srgb` against the project ISP's render of `raw`.
+
+  srgb: (H, W, 3) uint8 or float in [0, 1]; raw: (H, W, 3) raw-RGB in [0, 1].
+  """
+  s = np.asarray(srgb)
+  s = s.astype(np.float32) if s.dtype == np.uint8 else np.asarray(s, np.float32) * 255.0
+  again = pipeline.render_srgb(np.asarray(raw, np.float32), isp).astype(np.float32)
+  mse = float(np.mean((_block_means(s) - _block_means(again)) ** 2))
+  return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
 def check_rendered_by(srgb: np.ndarray, raw: np.ndarray, isp: pipeline.IspParams) -> float:
   """Refuses an sRGB that the project's ISP with `isp` did not make from `raw`.
 
@@ -111,11 +125,7 @@ def check_rendered_by(srgb: np.ndarray, raw: np.ndarray, isp: pipeline.IspParams
   Raises:
     InputError: the PSNR is below MIN_RERENDER_PSNR.
   """
-  s = np.asarray(srgb)
-  s = s.astype(np.float32) if s.dtype == np.uint8 else np.asarray(s, np.float32) * 255.0
-  again = pipeline.render_srgb(np.asarray(raw, np.float32), isp).astype(np.float32)
-  mse = float(np.mean((_block_means(s) - _block_means(again)) ** 2))
-  psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+  psnr = rerender_psnr(srgb, raw, isp)
   if psnr < MIN_RERENDER_PSNR:
     raise InputError(
       f"this sRGB was not rendered by the project's ISP with these parameters "
