@@ -11,7 +11,6 @@ from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.coding import bitstream
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.data.synthetic import synthetic_pair
-from r2lcm_jax.entropy.tables import build_gaussian_tables
 from r2lcm_jax.errors import BitstreamError, CheckpointError, InputError
 from r2lcm_jax.isp.pipeline import render_srgb
 from r2lcm_jax.models.config import R2LCMConfig
@@ -20,18 +19,7 @@ from r2lcm_jax.models.param_init import init_params
 CFG = R2LCMConfig(N=8, latent_channels=4, num_steps=4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_compilation():
-  """Tiny models: compile time dominates, so XLA's optimisation passes are switched off
-  (encoder and decoder run under the same setting, so exactness is still tested)."""
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", False)  # the default
-
-
-@pytest.fixture(scope="module")
-def tables():
-  return build_gaussian_tables()
+pytestmark = pytest.mark.usefixtures("fast_compilation")
 
 
 @pytest.fixture(scope="module")

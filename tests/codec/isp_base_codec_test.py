@@ -13,7 +13,6 @@ from r2lcm_jax.codec.evaluation import score_pair
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.coding import bitstream
 from r2lcm_jax.data.sources import load_source
-from r2lcm_jax.entropy.tables import build_gaussian_tables
 from r2lcm_jax.errors import BitstreamError, ConfigError, InputError
 from r2lcm_jax.io.images import decode_jpeg, encode_jpeg
 from r2lcm_jax.isp import pipeline
@@ -25,16 +24,7 @@ CFG = R2LCMConfig(N=8, latent_channels=4, num_steps=4, base="isp_inverse", cover
 PLAIN = R2LCMConfig(N=8, latent_channels=4, num_steps=4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_compilation():
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", False)
-
-
-@pytest.fixture(scope="module")
-def tables():
-  return build_gaussian_tables()
+pytestmark = pytest.mark.usefixtures("fast_compilation")
 
 
 def _params(cfg, zero_output: bool):
