@@ -14,7 +14,8 @@ Config keys (all consumed by `r2lcm_jax.train.loop` / `r2lcm_jax.train.task`):
   data.*                    source "nus" (root, camera) or "synthetic"; patch_size,
                             patch_stride, batch_size (global), augment; validation
                             split (never the test split) and its crop size
-  optim.*                   clip_by_global_norm(grad_clip) then Adam(learning_rate, b1, b2, eps)
+  optim.*                   clip the global norm to grad_clip, then Adam(learning_rate, b1, b2,
+                            eps=1e-6 official); nan_policy, amp_loss_scale (train/optim.py)
   schedule.*                ReduceLROnPlateau on the validation loss: factor, patience, rtol
   eval.every_steps          validation cadence (0 = once per epoch); eval.batch_size
   ckpt.every_steps, ckpt.max_to_keep
@@ -106,7 +107,8 @@ def base_config() -> ml_collections.ConfigDict:
     )
   )
   c.optim = ml_collections.ConfigDict(
-    dict(learning_rate=1e-4, grad_clip=1.0, b1=0.9, b2=0.999, eps=1e-8)
+    dict(learning_rate=1e-4, grad_clip=1.0, b1=0.9, b2=0.999, eps=1e-6,
+         nan_policy="skip_step", amp_loss_scale=0.0)
   )
   c.schedule = ml_collections.ConfigDict(dict(factor=0.1, patience=40, rtol=1e-4))
   c.eval = ml_collections.ConfigDict(dict(every_steps=0, batch_size=1))

@@ -11,9 +11,23 @@ Randomness: training uses rngs {"gumbel", "noise"} given to `apply`; outside tra
 the order masks use fixed Gumbel keys (see `order_masks.codec_gumbel`) and quantisation
 is hard rounding around the mean, so `__call__(training=False)` is deterministic and
 gives the decoder's result (up to the codec's float16 rounding of u_hat).
+
+Injected draws (`__call__(..., draws=...)`): the training forward has exactly two random
+sources, the Gumbel noise of the hard order masks (one draw per level and step) and the
+additive uniform noise of the main level (one dense draw per step). Either may be given
+instead of drawn, batch-major so that a data-parallel split of the batch splits them too:
+
+    draws["gumbel_hyper"]  (B, T, H/16, W/16, 2)   Gumbel(0, 1)
+    draws["gumbel_main"]   (B, T, H/4,  W/4,  2)   Gumbel(0, 1)
+    draws["noise_main"]    (B, T, H/4,  W/4,  C)   U(-1/2, 1/2)
+
+Nothing else changes: the same arrays drawn from the rngs give the same result. This is
+how the official training step is reproduced (`tests/train/train_step_parity_test.py`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import flax.linen as nn
 import jax
@@ -26,7 +40,14 @@ from r2lcm_jax.models.context_model import LevelEntropyModel
 from r2lcm_jax.models.order_masks import codec_gumbel, order_from_masks
 from r2lcm_jax.models.transforms import make_g_a, make_g_s, make_h_a, make_h_s
 
-__all__ = ["R2LCM"]
+__all__ = ["R2LCM", "DRAW_KEYS"]
+
+DRAW_KEYS = ("gumbel_hyper", "gumbel_main", "noise_main")
+
+
+def _step_major(a: jax.Array) -> jax.Array:
+  """(B, T, ...) batch-major draws -> (T, B, ...)."""
+  return jnp.swapaxes(jnp.asarray(a, jnp.float32), 0, 1)
 
 
 class R2LCM(nn.Module):
@@ -114,26 +135,40 @@ class R2LCM(nn.Module):
     training: bool,
     drop_steps: int | jax.Array = 0,
     gamma: float | jax.Array = 0.0,
+    noise: jax.Array | None = None,
   ) -> dict[str, jax.Array]:
-    """Context loop of one level with given masks (T, B, h, w, 1); see LevelEntropyModel."""
+    """Context loop of one level with given masks (T, B, h, w, 1); see LevelEntropyModel.
+
+    `noise` (T, B, h, w, C), U(-1/2, 1/2): the main level's training noise, drawn from
+    rng "noise" when None (ignored outside the "noise" mode).
+    """
     t = self.cfg.num_steps
     if training:
       mode = "noise" if level == "main" else "ste"
     else:
       mode = "dequantize"
     if mode == "noise":
-      noise = jax.random.uniform(self.make_rng("noise"), (t,) + u.shape, jnp.float32,
-                                 -0.5, 0.5)
+      if noise is None:
+        noise = jax.random.uniform(self.make_rng("noise"), (t,) + u.shape, jnp.float32,
+                                   -0.5, 0.5)
+      elif noise.shape != (t,) + u.shape:
+        raise ShapeMismatchError(f"injected noise {noise.shape}, expected {(t,) + u.shape}")
     else:
       noise = jnp.zeros((t,) + u.shape, jnp.float32)
     return self._level(level)(
       u, P, x_srgb, masks, noise, mode=mode, drop_steps=drop_steps, gamma=gamma
     )
 
-  def _masks(self, level: str, P: jax.Array, x_srgb: jax.Array, training: bool):
+  def _masks(self, level: str, P: jax.Array, x_srgb: jax.Array, training: bool,
+             gumbel: jax.Array | None = None):
+    """Step masks (T, B, h, w, 1); `gumbel` (T, B, h, w, 2) replaces the training draw."""
     b, h, w, _ = P.shape
     t = self.cfg.num_steps
-    if training:
+    if training and gumbel is not None:
+      if gumbel.shape != (t, b, h, w, 2):
+        raise ShapeMismatchError(f"injected Gumbel noise {gumbel.shape}, expected {(t, b, h, w, 2)}")
+      g = gumbel
+    elif training:
       g = jax.random.gumbel(self.make_rng("gumbel"), (t, b, h, w, 2), jnp.float32)
     else:
       g = codec_gumbel(level, t, h, w, self.cfg.codec_seed)
@@ -149,8 +184,12 @@ class R2LCM(nn.Module):
     training: bool,
     drop_steps: int | jax.Array = 0,
     gamma: float | jax.Array = 0.0,
+    draws: Mapping[str, jax.Array] | None = None,
   ) -> dict:
     """Full forward (training: rngs "gumbel" and "noise"; eval: deterministic).
+
+    `draws`: optional injected training noise (module doc; keys in `DRAW_KEYS`), used
+    instead of the rngs; only read when `training`.
 
     Returns:
       dict: x_hat (B, H, W, 3) not clamped; y, y_hat (B, H/4, W/4, C); z, z_hat
@@ -164,16 +203,20 @@ class R2LCM(nn.Module):
     if x_srgb.shape != x_raw.shape:
       raise ShapeMismatchError(
         f"raw {tuple(x_raw.shape)} and sRGB {tuple(x_srgb.shape)} shapes differ")
+    draws = dict(draws or {}) if training else {}
+    if set(draws) - set(DRAW_KEYS):
+      raise ValueError(f"unknown draws {sorted(set(draws) - set(DRAW_KEYS))}; expected {DRAW_KEYS}")
+    draws = {k: _step_major(v) for k, v in draws.items()}
     c = self.cfg.latent_channels
     y, z = self.analysis(x_raw, x_srgb)
     P_hyper = jnp.zeros(z.shape[:3] + (2 * c,), jnp.float32)
-    masks_h = self._masks("hyper", P_hyper, x_srgb, training)
+    masks_h = self._masks("hyper", P_hyper, x_srgb, training, draws.get("gumbel_hyper"))
     hyp = self.level_forward("hyper", z, P_hyper, x_srgb, masks_h, training=training)
     P_main = self.hyper_synthesis(hyp["u_hat"], x_srgb)
-    masks_m = self._masks("main", P_main, x_srgb, training)
+    masks_m = self._masks("main", P_main, x_srgb, training, draws.get("gumbel_main"))
     mn = self.level_forward(
       "main", y, P_main, x_srgb, masks_m,
-      training=training, drop_steps=drop_steps, gamma=gamma,
+      training=training, drop_steps=drop_steps, gamma=gamma, noise=draws.get("noise_main"),
     )
     x_hat = self.synthesis(mn["u_hat"], x_srgb)
     return {

@@ -155,7 +155,8 @@ def train_and_evaluate(
     _write_config(config, workdir)
   writer = metric_writer.MetricWriter(workdir, enabled=primary)
   train_step = jax.jit(
-    step.make_train_step(task.loss_fn, tx, base_key),
+    step.make_train_step(task.loss_fn, tx, base_key,
+                         skip_nonfinite=config.optim.get("nan_policy", "skip_step") == "skip_step"),
     donate_argnums=0,
     out_shardings=(repl, repl),
   )

@@ -11,7 +11,9 @@ split over N devices draws the same noise as on one device, and a resumed run
 draws the same noise as an uninterrupted one.
 
 A step whose loss or gradient norm is not finite leaves the state unchanged
-(no update, step not incremented) and reports `finite = 0`; the loop stops on it.
+(no update, step not incremented) and reports `finite = 0`; the loop stops on it
+(`skip_nonfinite=False` applies such a step anyway, for the official NaN rule,
+`optim.nan_policy="zero_tensor"`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def step_rngs(base_key: jax.Array, step: jax.Array | int) -> dict[str, jax.Array
 
 
 def make_train_step(
-  loss_fn: LossFn, tx: optax.GradientTransformation, base_key: jax.Array
+  loss_fn: LossFn, tx: optax.GradientTransformation, base_key: jax.Array,
+  *, skip_nonfinite: bool = True,
 ) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, dict]]:
   """Builds `train_step(state, batch, base_lr) -> (state, metrics)` (not yet jitted).
 
@@ -48,6 +51,8 @@ def make_train_step(
     loss_fn: `(params, batch, rngs, training) -> (loss, metrics)`.
     tx: optimizer from `train.optim.create_optimizer` (lr is injected).
     base_key: `jax.random.key(seed)`.
+    skip_nonfinite: leave the state unchanged when the loss or gradient norm is not
+      finite (default); False applies the optimizer's update regardless.
 
   Returns:
     The step function. `base_lr` is a () float32 array (an argument, not a
@@ -69,7 +74,8 @@ def make_train_step(
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-    new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
+    if skip_nonfinite:
+      new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
     metrics = dict(metrics)
     metrics.update(loss=loss, grad_norm=grad_norm, lr=lr, finite=finite.astype(jnp.int32))
     return new_state, metrics

@@ -38,7 +38,9 @@ def create_model_and_loss(
 
   Returns:
     `init_params(key) -> params` and `loss_fn(params, batch, rngs, training) ->
-    (loss, metrics)`; `batch` has "raw" and "srgb", each (B, P, P, 3) float32.
+    (loss, metrics)`; `batch` has "raw" and "srgb", each (B, P, P, 3) float32, and
+    optionally "draws": injected training noise that replaces the rngs' draws
+    (`models.r2lcm` module doc; how the official step is reproduced).
   """
   from r2lcm_jax import losses
   from r2lcm_jax.models import param_init
@@ -62,7 +64,8 @@ def create_model_and_loss(
   gain = float(model_config.residual_gain) if isp_base.has_base(model_config) else 1.0
 
   def loss_fn(params, batch, rngs, training: bool):
-    out = model.apply({"params": params}, batch["raw"], batch["srgb"], training=training, rngs=rngs)
+    out = model.apply({"params": params}, batch["raw"], batch["srgb"], training=training, rngs=rngs,
+                      draws=batch.get("draws"))
     target = batch["raw"]
     if gain != 1.0:
       out = {**out, "x_hat": out["x_hat"] / gain}
