@@ -16,7 +16,7 @@ from types import ModuleType
 
 from r2lcm_jax.errors import R2lcmError
 
-__all__ = ["SUBCOMMANDS", "run", "run_subcommand"]
+__all__ = ["SUBCOMMANDS", "run", "run_subcommand", "subcommand_help"]
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -61,6 +61,7 @@ def _load_bench(argv: list[str]) -> tuple[str, ModuleType]:
     sys.exit(2)
   spec = importlib.util.spec_from_file_location(f"r2lcm_bench_{argv[2]}", path)
   module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # absl files the module's flags under its name
   spec.loader.exec_module(module)
   return f"bench {argv[2]}", module
 
@@ -91,23 +92,53 @@ def run(argv: list[str] | None = None) -> None:
   run_subcommand(name, module.main, rest)
 
 
+_HELP_ARGS = ("-h", "--help", "-?", "--helpshort")
+
+
+def subcommand_help(name: str, main) -> str:
+  """`r2lcm NAME --help`: the subcommand's docstring and its own flags with their help."""
+  from absl import flags
+
+  module_name = main.__module__
+  doc = (main.__globals__.get("__doc__") or "").strip()
+  listed = flags.FLAGS.module_help(module_name).strip()
+  lines = [f"usage: r2lcm {name} [flags]", ""]
+  if doc:
+    lines += [doc, ""]
+  if listed:
+    lines += ["flags:", listed, ""]
+  else:
+    lines += ["(no flags)", ""]
+  lines.append("Logging: warnings only; add --verbosity=0 for info messages (--helpfull: every flag).")
+  return "\n".join(lines)
+
+
 def run_subcommand(name: str, main, argv: list[str] | None = None) -> None:
   """Runs one subcommand's `main` under absl with the CLI's error contract.
 
   Also what `python -m r2lcm_jax.cli.<module>` runs (each subcommand module calls it
   under `if __name__ == "__main__"`). `argv`: the flags after the subcommand (default
-  `sys.argv[1:]`).
+  `sys.argv[1:]`). `--help` prints the subcommand's own flags and exits 0. Logging is
+  at WARNING unless `--verbosity` (or `-v`) is given, so a normal run prints only
+  what the command itself says.
   """
-  from absl import app
+  from absl import app, flags, logging
 
-  def _main(args: list[str]) -> None:
+  args = list(sys.argv[1:] if argv is None else argv)
+  if any(a in _HELP_ARGS for a in args):
+    print(subcommand_help(name, main))
+    sys.exit(0)
+
+  def _main(rest: list[str]) -> None:
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.WARNING)
     try:
-      main(args)
+      main(rest)
     except R2lcmError as err:
       print(f"r2lcm {name}: error: {err}", file=sys.stderr)
       sys.exit(2)
 
-  app.run(_main, argv=[f"r2lcm {name}"] + list(sys.argv[1:] if argv is None else argv))
+  app.run(_main, argv=[f"r2lcm {name}"] + args)
 
 
 if __name__ == "__main__":
