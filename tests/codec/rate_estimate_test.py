@@ -61,7 +61,6 @@ def test_isp_known_model_payload_matches_its_estimate_on_its_held_back_gopro_fra
   enc = codec.compress_image(raw, srgb, runner, ckpt.tables, isp=src.params)
   payload = sum(g.bytes for g in enc.groups.values())
   estimate = sum(g.estimated_bits for g in enc.groups.values()) / 8
-  assert estimate == pytest.approx(enc.estimated_bits / 8)
   assert abs(payload / estimate - 1) < 0.03, (payload, estimate)
   for name, g in enc.groups.items():
     if g.estimated_bits > 8 * 1000:  # the groups that carry the rate

@@ -39,11 +39,10 @@ def test_split_covers_every_symbol_once_with_balanced_sizes(n, k):
   assert sizes.min() >= 0 and sizes.max() - sizes.min() <= 1
 
 
-def test_choice_of_k_and_lanes_is_deterministic_bounded_and_keeps_overhead_small():
+def test_choice_of_k_and_lanes_is_bounded_and_keeps_overhead_small():
   for n in (0, 1, 100, 10**4, 10**6, 2 * 10**7):
     for bits in (None, 0.0, 0.1 * n, 3.0 * n):
       k = substreams.choose_num_substreams(n, bits, lanes=64)
-      assert k == substreams.choose_num_substreams(n, bits, lanes=64)
       assert 1 <= k <= max(1, n) and k <= substreams.MAX_SUBSTREAMS
       lanes = substreams.choose_lanes(n, bits, num_substreams=k, max_lanes=64)
       assert 1 <= lanes <= 64

@@ -70,10 +70,27 @@ def test_same_seed_same_batches_other_seed_other_batches(synth_pairs):
   assert not np.array_equal(a[0], c)
 
 
-def test_iterator_is_infinite_across_epochs(synth_pairs):
-  it = make_train_iter(synth_pairs, patch_size=16, batch_size=2, seed=0, augment=False)
-  batches = [next(it)["raw"] for _ in range(12)]  # 5 images -> several epochs
-  assert len(batches) == 12
+def test_iterator_is_infinite_across_epochs_and_reshuffles_each_epoch(synth_pairs):
+  """5 images, 1 patch each, batch 1: batches 0-4 are epoch 0, 5-9 epoch 1, 10-14 epoch 2.
+
+  Every epoch visits every image once (each patch lies inside its own image), and the
+  windows and order are drawn anew, so an epoch does not repeat the previous one.
+  """
+  it = make_train_iter(synth_pairs, patch_size=16, batch_size=1, seed=0, augment=False,
+                       num_threads=1)
+  patches = [next(it)["raw"][0] for _ in range(15)]
+
+  def source(patch):
+    hits = [i for i, (raw, _) in enumerate(synth_pairs)
+            if any(np.array_equal(raw[y:y + 16, x:x + 16], patch)
+                   for y in range(raw.shape[0] - 15) for x in range(raw.shape[1] - 15))]
+    assert len(hits) == 1
+    return hits[0]
+
+  epochs = [[source(p) for p in patches[e * 5:(e + 1) * 5]] for e in range(3)]
+  for order in epochs:
+    assert sorted(order) == list(range(5)), epochs
+  assert not all(np.array_equal(patches[i], patches[i + 5]) for i in range(5))
 
 
 def test_get_state_set_state_resumes_at_the_same_batch(synth_pairs):
