@@ -40,6 +40,7 @@ from r2lcm_jax.errors import (
   InputError,
   ShapeMismatchError,
 )
+from r2lcm_jax.io.sensor_layout import SensorLayout
 from r2lcm_jax.isp import fitted_map
 from r2lcm_jax.isp.pipeline import IspParams
 from r2lcm_jax.models import isp_base
@@ -200,6 +201,7 @@ def compress_image(
   halo: int = DEFAULT_HALO,
   isp: IspParams | None = None,
   gate: residual_gate.GateSpec | None = None,
+  sensor: SensorLayout | None = None,
 ) -> CompressResult:
   """Encodes the metadata of one image.
 
@@ -219,6 +221,8 @@ def compress_image(
       must be that ISP's render of `raw` (`isp_base.check_rendered_by`).
     gate: add a residual gate with this tile and denominator (models with a base only;
       `codec.residual_gate`). Costs one synthesis pass on the encoder side.
+    sensor: the source's sensor layout (`io.sensor_layout`), stored in the header so
+      that the decoder can write the reconstruction as a DNG; None stores nothing.
 
   Models with base "fitted" fit their sRGB -> raw map to (sRGB, raw) here and store it
   in the header; they need nothing else.
@@ -279,7 +283,8 @@ def compress_image(
     x_hat = isp_base.from_residual(cfg, x_hat, x_base)
   flags = (bitstream.FLAG_ISP if isp_values is not None else 0) | (
     bitstream.FLAG_GATE if gate is not None else 0) | (
-    bitstream.FLAG_FITTED if fitted is not None else 0)
+    bitstream.FLAG_FITTED if fitted is not None else 0) | (
+    bitstream.FLAG_SENSOR if sensor is not None else 0)
   header = bitstream.Header(
     coder_id=coder_backend.coder_id,
     table_fingerprint=tables.fingerprint,
@@ -298,6 +303,7 @@ def compress_image(
     gate_tile=gate.tile if gate is not None else 0,
     gate_denominator=gate.denominator if gate is not None else 0,
     fitted=fitted.to_bytes() if fitted is not None else None,
+    sensor=sensor.to_bytes() if sensor is not None else None,
   )
   groups = [bitstream.Group(name, subs) for name, subs in coder.groups.items()]
   data = bitstream.pack(header, groups)

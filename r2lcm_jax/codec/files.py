@@ -2,7 +2,8 @@
 
     encode_file: RAW (DNG, ..., INTEL-TAU PNG, or a 16-bit raw-RGB PNG/TIFF with --srgb)
                  -> STEM.jpg|STEM.png (the sRGB) + STEM.r2lcm (the metadata)
-    decode_file: sRGB file + .r2lcm -> 16-bit raw-RGB TIFF
+    decode_file: sRGB file + .r2lcm -> a DNG (re-mosaiced to the source's CFA, or
+                 LinearRaw; `io.sensor_layout`) or a 16-bit raw-RGB TIFF
 
 Every output is written to a temporary name in its folder and renamed into place, and
 nothing is written before the whole computation succeeded.
@@ -20,13 +21,18 @@ from r2lcm_jax.baselines.naive_inverse import params_from_manifest
 from r2lcm_jax.codec import codec
 from r2lcm_jax.codec.checkpoint import CodecCheckpoint, load_checkpoint
 from r2lcm_jax.codec.runner import ModelRunner
+from r2lcm_jax.coding import bitstream
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.errors import InputError, ShapeMismatchError
 from r2lcm_jax.io import images
+from r2lcm_jax.io.dng import split_camera
+from r2lcm_jax.io.sensor_layout import SensorLayout
 from r2lcm_jax.isp.pipeline import IspParams, render_srgb
 
 __all__ = ["EncodedFiles", "EncoderInputs", "load_runner", "read_encoder_inputs", "encode_file",
-           "decode_file"]
+           "decode_file", "sensor_layout_for", "OUTPUT_FORMATS"]
+
+OUTPUT_FORMATS = ("auto", "dng", "tiff")
 
 _RAW_RGB_SUFFIXES = (".tif", ".tiff")
 
@@ -78,6 +84,8 @@ class EncoderInputs:
     isp: ISP parameters (manifest entry or the RAW's own), None for a raw-RGB TIFF.
     alignment: None when the sRGB already had the RAW's size; else how the RAW was put on
       the sRGB's grid: {"transform", "crop" (top, left, h, w) in the RAW, "peak"}.
+    sensor: the sensor layout a DNG of the reconstruction needs (None for a raw-RGB
+      TIFF input, which has none).
   """
 
   raw: np.ndarray
@@ -85,6 +93,43 @@ class EncoderInputs:
   jpeg: bytes | None
   isp: IspParams | None
   alignment: dict | None = None
+  sensor: SensorLayout | None = None
+
+
+def sensor_layout_for(src, alignment: dict | None, shape: tuple[int, ...]) -> SensorLayout:
+  """The sensor layout of a loaded source (`data.sources.SourceImage`) as the encoder codes it.
+
+  A Bayer source (camera RAW, Bayer PNG) whose raw-RGB is coded in sensor orientation
+  (no alignment, or an alignment that only cuts it) with even sides keeps its CFA,
+  re-phased to the cut's first pixel, and its levels: the decoder re-mosaics. Anything
+  else (INTEL-TAU fields, a RAW turned or mirrored to fit a camera JPEG, odd sides) is
+  written as LinearRaw with black 0 and white 65535, the normalised values as they are.
+
+  Args:
+    src: the source image (its `meta` holds the CFA, levels, white balance, matrix).
+    alignment: `EncoderInputs.alignment`.
+    shape: (H, W, 3) of the raw-RGB that is coded.
+  """
+  make, model = split_camera(src.camera)
+  if src.kind == "inteltau":
+    from r2lcm_jax.isp.external.source_dng import linear_dng_metadata
+
+    meta = linear_dng_metadata(src)
+    return SensorLayout("linear", "", (0.0,), 65535.0, meta.xyz_to_cam,
+                        tuple(float(v) for v in meta.as_shot_neutral), make=make, model=model)
+  wb = np.asarray(src.meta["as_shot_wb"], np.float64)
+  matrix = src.meta.get("xyz_to_cam")
+  matrix = None if matrix is None else np.asarray(matrix, np.float64)
+  neutral = tuple(float(v) for v in wb[1] / wb)
+  turned = alignment is not None and alignment["transform"] != "identity"
+  if turned or shape[0] % 2 or shape[1] % 2:
+    return SensorLayout("linear", "", (0.0,), 65535.0, matrix, neutral, make=make, model=model)
+  layout = SensorLayout("bayer", src.meta["cfa"], tuple(float(v) for v in src.meta["black_level"]),
+                        float(round(float(src.meta["white_level"]))), matrix, neutral,
+                        make=make, model=model)
+  if alignment is not None:
+    layout = layout.cropped(*alignment["crop"][:2])
+  return layout
 
 
 def _raw_on_srgb_grid(raw: np.ndarray, srgb: np.ndarray, name: str) -> tuple[np.ndarray, dict]:
@@ -142,6 +187,7 @@ def read_encoder_inputs(
     if srgb_path is None:
       raise InputError(f"{p}: a raw-RGB TIFF has no ISP parameters; give --srgb")
     params = None
+    src = None
   else:
     src = load_source(p)
     raw, params = src.raw_rgb, src.params
@@ -162,7 +208,8 @@ def read_encoder_inputs(
     raw, aligned = _raw_on_srgb_grid(raw, srgb, str(srgb_path or raw_path))
   if manifest is not None:
     params = params_from_manifest(manifest, p.stem)
-  return EncoderInputs(raw, srgb, jpeg, params, aligned)
+  sensor = None if src is None else sensor_layout_for(src, aligned, raw.shape)
+  return EncoderInputs(raw, srgb, jpeg, params, aligned, sensor)
 
 
 def encode_file(
@@ -192,7 +239,7 @@ def encode_file(
     _check_writable(path)
   result = codec.compress_image(
     raw, srgb, runner, ckpt.tables, drop_steps=drop_steps, gamma=gamma, backend=backend,
-    isp=isp, gate=codec.gate_for(runner, gate_tile),
+    isp=isp, gate=codec.gate_for(runner, gate_tile), sensor=inputs.sensor,
   )
   if jpeg is not None:
     images.atomic_write_bytes(srgb_out, jpeg)
@@ -213,9 +260,24 @@ def decode_file(
   runner: ModelRunner,
   *,
   workers: int = 0,
+  output_format: str = "auto",
 ) -> codec.DecompressResult:
-  """Decodes STEM.r2lcm with its sRGB; writes a 16-bit raw-RGB TIFF to `out_path`."""
+  """Decodes STEM.r2lcm with its sRGB; writes the reconstruction to `out_path`.
+
+  `output_format`: "dng" (a raw editor opens it as a raw: re-mosaiced to the source's
+  CFA with its levels, matrix and neutral, or LinearRaw; needs a bitstream with the
+  sensor layout), "tiff" (16-bit raw-RGB, normalised), or "auto" (by the extension:
+  .dng -> dng, else tiff).
+
+  Raises:
+    InputError: unknown format, or "dng" for a bitstream encoded without a sensor
+      layout (from a raw-RGB TIFF); BitstreamError: a malformed layout block.
+  """
   out = pathlib.Path(out_path)
+  if output_format not in OUTPUT_FORMATS:
+    raise InputError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+  if output_format == "auto":
+    output_format = "dng" if out.suffix.lower() == ".dng" else "tiff"
   _check_writable(out)
   srgb = images.read_image(srgb_path)
   if srgb.dtype != np.uint8 or srgb.ndim != 3:
@@ -223,6 +285,17 @@ def decode_file(
   meta = pathlib.Path(metadata_path)
   if not meta.is_file():
     raise InputError(f"{meta}: no such file")
-  result = codec.decompress_image(srgb, meta.read_bytes(), runner, ckpt.tables, workers=workers)
-  images.write_tiff16(out, np.clip(result.raw, 0.0, 1.0))
+  data = meta.read_bytes()
+  layout = None
+  if output_format == "dng":  # refused before any decoding work
+    header, _ = bitstream.unpack(data)
+    if header.sensor is None:
+      raise InputError(f"{meta}: encoded without the sensor layout a DNG needs (the RAW was a "
+                       "raw-RGB TIFF); write a TIFF instead (--format tiff)")
+    layout = SensorLayout.from_bytes(header.sensor)
+  result = codec.decompress_image(srgb, data, runner, ckpt.tables, workers=workers)
+  if layout is not None:
+    layout.write_dng(out, np.clip(result.raw, 0.0, 1.0))
+  else:
+    images.write_tiff16(out, np.clip(result.raw, 0.0, 1.0))
   return result

@@ -18,6 +18,9 @@ Layout (all integers little-endian):
         [flags & FLAG_FITTED] fitted_len u16 | fitted_len bytes: the parameters of the
           sRGB -> raw map the encoder fitted (`isp.fitted_map`), for models that
           reconstruct over it; opaque here, parsed by the codec
+        [flags & FLAG_SENSOR] sensor_len u16 | sensor_len bytes: the sensor layout
+          (CFA and phase, levels, colour matrix, neutral, orientation, camera) that a
+          DNG of the reconstruction needs (`io.sensor_layout`, versioned there); opaque
     hcrc       u32      CRC32 of magic..body
     num_groups u32
     per group: name_len u8 | name (ASCII) | K u32 | payload crc32 u32 | K x u32 lengths
@@ -26,7 +29,8 @@ Layout (all integers little-endian):
 
 Flags: bit 0 (FLAG_ISP) = the ISP block is present; bit 1 (FLAG_GATE) = the gate block
 is present and the payload has a "gate" group; bit 2 (FLAG_FITTED) = the fitted-map
-block is present (never together with FLAG_ISP); other bits are refused (a reader that
+block is present (never together with FLAG_ISP); bit 3 (FLAG_SENSOR) = the sensor-layout
+block is present (any base); other bits are refused (a reader that
 predates a flag refuses the file instead of misreading it).
 
 Versions: 1 stored rANS escape values as raw int32; 2 (current) stores them as
@@ -68,8 +72,10 @@ __all__ = [
   "FLAG_ISP",
   "FLAG_GATE",
   "FLAG_FITTED",
+  "FLAG_SENSOR",
   "ISP_VALUES",
   "MAX_FITTED_BYTES",
+  "MAX_SENSOR_BYTES",
 ]
 
 MAGIC = b"\x89R2LCM\r\n"
@@ -89,8 +95,10 @@ MAX_NAME = 64
 FLAG_ISP = 1
 FLAG_GATE = 2
 FLAG_FITTED = 4
-KNOWN_FLAGS = FLAG_ISP | FLAG_GATE | FLAG_FITTED
+FLAG_SENSOR = 8
+KNOWN_FLAGS = FLAG_ISP | FLAG_GATE | FLAG_FITTED | FLAG_SENSOR
 MAX_FITTED_BYTES = 2048
+MAX_SENSOR_BYTES = 512
 MIN_GATE_TILE = 8
 MAX_GATE_TILE = 4096
 MAX_GATE_DENOMINATOR = 64
@@ -100,6 +108,7 @@ _SHAPE = struct.Struct("<3I")
 _ISP = struct.Struct(f"<{ISP_VALUES}f")
 _GATE = struct.Struct("<HB")
 _FITTED_LEN = struct.Struct("<H")
+_BLOCK_LEN = _FITTED_LEN  # u16 length of an opaque block
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +136,8 @@ class Header:
       when flags has FLAG_GATE, else 0.
     fitted: the fitted-map block (1..MAX_FITTED_BYTES bytes) when flags has
       FLAG_FITTED, else None.
+    sensor: the sensor-layout block (1..MAX_SENSOR_BYTES bytes) when flags has
+      FLAG_SENSOR, else None.
     version: container format version.
   """
 
@@ -147,6 +158,7 @@ class Header:
   gate_tile: int = 0
   gate_denominator: int = 0
   fitted: bytes | None = None
+  sensor: bytes | None = None
   version: int = FORMAT_VERSION
 
 
@@ -205,6 +217,11 @@ def _check_header(h: Header) -> None:
       bad(f"fitted-map block must be 1..{MAX_FITTED_BYTES} bytes")
     if h.flags & FLAG_ISP:
       bad("a bitstream has one base: the ISP block or the fitted-map block, not both")
+  if bool(h.flags & FLAG_SENSOR) != (h.sensor is not None):
+    bad("sensor-layout flag and sensor-layout block disagree")
+  if h.sensor is not None and (not isinstance(h.sensor, bytes)
+                               or not 1 <= len(h.sensor) <= MAX_SENSOR_BYTES):
+    bad(f"sensor-layout block must be 1..{MAX_SENSOR_BYTES} bytes")
   if h.flags & FLAG_GATE:
     if not h.flags & (FLAG_ISP | FLAG_FITTED):
       bad("the residual gate needs a base block (ISP or fitted map)")
@@ -244,6 +261,8 @@ def pack(header: Header, groups: list[Group]) -> bytes:
     body += _GATE.pack(header.gate_tile, header.gate_denominator)
   if header.fitted is not None:
     body += _FITTED_LEN.pack(len(header.fitted)) + header.fitted
+  if header.sensor is not None:
+    body += _BLOCK_LEN.pack(len(header.sensor)) + header.sensor
   head = MAGIC + struct.pack("<HH", FORMAT_VERSION, len(body)) + body
   table = [struct.pack("<I", len(groups))]
   for g in groups:
@@ -360,11 +379,20 @@ def _parse_header(body: bytes) -> Header:
     (n,) = _FITTED_LEN.unpack_from(body, gate_end)
     fitted_end = gate_end + _FITTED_LEN.size + n
     fitted = body[gate_end + _FITTED_LEN.size:fitted_end]
-  if len(body) != fitted_end:
+  sensor = None
+  sensor_end = fitted_end
+  if flags & FLAG_SENSOR:
+    if len(body) < fitted_end + _BLOCK_LEN.size:
+      raise BitstreamError(f"header length {len(body)} leaves no room for the sensor-layout block")
+    (n,) = _BLOCK_LEN.unpack_from(body, fitted_end)
+    sensor_end = fitted_end + _BLOCK_LEN.size + n
+    sensor = body[fitted_end + _BLOCK_LEN.size:sensor_end]
+  if len(body) != sensor_end:
     raise BitstreamError(f"header length {len(body)} does not match {num_levels} levels"
                          f"{' and the ISP block' if flags & FLAG_ISP else ''}"
                          f"{' and the gate block' if flags & FLAG_GATE else ''}"
-                         f"{' and the fitted-map block' if flags & FLAG_FITTED else ''}")
+                         f"{' and the fitted-map block' if flags & FLAG_FITTED else ''}"
+                         f"{' and the sensor-layout block' if flags & FLAG_SENSOR else ''}")
   isp = tuple(float(x) for x in _ISP.unpack_from(body, end)) if flags & FLAG_ISP else None
   gate_tile, gate_den = _GATE.unpack_from(body, isp_end) if flags & FLAG_GATE else (0, 0)
   shapes = tuple(
@@ -376,7 +404,7 @@ def _parse_header(body: bytes) -> Header:
     srgb_fingerprint=srgb_fp, image_hw=(ih, iw), padded_hw=(ph, pw),
     crop=(top, left, ch, cw), latent_shapes=shapes, num_steps=num_steps,
     drop_steps=drop_steps, gamma_milli=gamma_milli, lanes=lanes, flags=flags, isp=isp,
-    gate_tile=gate_tile, gate_denominator=gate_den, fitted=fitted,
+    gate_tile=gate_tile, gate_denominator=gate_den, fitted=fitted, sensor=sensor,
   )
   _check_header(header)
   return header

@@ -1,4 +1,5 @@
-"""Inputs of `r2lcm render`: which files to render and how to turn each into raw-RGB.
+"""Inputs of `r2lcm render`: which files to render and how to turn each into raw-RGB
+(an `isp.source.SourceImage`).
 
 Recognised inputs:
 - camera RAW files (DNG and the formats LibRaw reads, by extension), via `read_raw`;
@@ -12,46 +13,22 @@ fails with a typed error naming it. Folders are searched recursively.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
-from typing import Any
-
-import numpy as np
 
 from r2lcm_jax.data.inteltau import metadata_path, read_inteltau
 from r2lcm_jax.errors import ImageFormatError, InputError
 from r2lcm_jax.io.halide import read_bayer_png
 from r2lcm_jax.io.images import read_image
-from r2lcm_jax.io.raw import RawImage, read_raw
+from r2lcm_jax.io.raw import read_raw
 from r2lcm_jax.isp import pipeline
+from r2lcm_jax.isp.source import SourceImage, source_from_raw
 
-__all__ = ["RAW_SUFFIXES", "SourceImage", "expand_inputs", "load_source", "source_from_raw"]
+__all__ = ["RAW_SUFFIXES", "expand_inputs", "load_source"]
 
 RAW_SUFFIXES = frozenset(
   ".dng .cr2 .cr3 .crw .nef .nrw .arw .srf .sr2 .orf .rw2 .raf .pef .srw .3fr .iiq .erf "
   ".kdc .dcr .mos .mrw .x3f .rwl .raw".split())
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class SourceImage:
-  """A render input turned into raw-RGB.
-
-  Attributes:
-    name: output file stem.
-    camera: camera name (free text).
-    kind: "raw", "inteltau" or "bayer_png".
-    raw_rgb: (H, W, 3) float32 in [0, 1].
-    params: ISP parameters for the sRGB rendering.
-    meta: JSON-serialisable facts for the manifest (source path, levels, CFA, ...).
-  """
-
-  name: str
-  camera: str
-  kind: str
-  raw_rgb: np.ndarray
-  params: pipeline.IspParams
-  meta: dict[str, Any]
 
 
 def _is_halide_png(path: pathlib.Path) -> bool:
@@ -95,17 +72,6 @@ def expand_inputs(spec: str | os.PathLike | list[str]) -> list[pathlib.Path]:
       seen.add(key)
       unique.append(f)
   return unique
-
-
-def source_from_raw(raw: RawImage, name: str, kind: str = "raw",
-                    params: pipeline.IspParams | None = None) -> SourceImage:
-  """Demosaics a RawImage into a SourceImage (params default: `params_for(raw)`)."""
-  params = pipeline.params_for(raw) if params is None else params
-  meta = {"source": raw.path, "cfa": raw.cfa, "black_level": raw.black_level.tolist(),
-          "white_level": raw.white_level, "as_shot_wb": raw.as_shot_wb.tolist(),
-          "mosaic_shape": list(raw.mosaic.shape)}
-  return SourceImage(name=name, camera=raw.camera, kind=kind,
-                     raw_rgb=pipeline.raw_rgb_from_raw(raw), params=params, meta=meta)
 
 
 def load_source(path: str | os.PathLike) -> SourceImage:

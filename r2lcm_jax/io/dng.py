@@ -43,6 +43,7 @@ __all__ = [
   "write_bayer_dng",
   "write_linear_dng",
   "dng_from_raw",
+  "split_camera",
   "PHOTOMETRIC_CFA",
   "PHOTOMETRIC_LINEAR_RAW",
   "ILLUMINANT_D65",
@@ -305,7 +306,7 @@ def write_linear_dng(path: str | os.PathLike, raw_rgb: np.ndarray,
   atomic_write_bytes(path, _encode(np.ascontiguousarray(data), PHOTOMETRIC_LINEAR_RAW, tags))
 
 
-def _split_camera(camera: str) -> tuple[str, str]:
+def split_camera(camera: str) -> tuple[str, str]:
   """Camera name -> (make, model): "Canon EOS Kiss X4" -> ("Canon", "EOS Kiss X4").
 
   Non-ASCII characters become "?" (TIFF text is 7-bit ASCII).
@@ -352,7 +353,7 @@ def dng_from_raw(path: str | os.PathLike, raw: RawImage, *,
     tile = np.roll(tile, (-(top % 2), -(left % 2)), axis=(0, 1))
     black = np.roll(black, (-(top % 2), -(left % 2)), axis=(0, 1))
     cfa = "".join(tile.reshape(-1))
-  make, model = _split_camera(raw.camera)
+  make, model = split_camera(raw.camera)
   wb = np.asarray(raw.as_shot_wb, np.float64)
   meta = DngMetadata(
     black_level=tuple(float(v) for v in black.reshape(-1)),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -178,27 +176,6 @@ def test_linear_dng_scales_float_between_black_and_white(tmp_path):
 # --- third-party raw converters -----------------------------------------------------
 
 
-def _render(tool: str, dng, tmp_path) -> np.ndarray:
-  """Runs darktable-cli or rawtherapee-cli on `dng`; the output TIFF as an array."""
-  exe = {"darktable": "darktable-cli", "rawtherapee": "rawtherapee-cli"}[tool]
-  if shutil.which(exe) is None:
-    pytest.skip(f"{exe} not on PATH")
-  work = tmp_path / f"{tool}_{dng.stem}"
-  work.mkdir()
-  out = work / "out.tif"
-  if tool == "darktable":
-    cmd = [exe, str(dng), str(out), "--core", "--configdir", str(work / "config"),
-           "--cachedir", str(work / "cache"), "--library", ":memory:"]
-  else:
-    cmd = [exe, "-o", str(out), "-t", "-d", "-Y", "-c", str(dng)]
-  env = dict(os.environ, HOME=str(work), XDG_CONFIG_HOME=str(work / "config"),
-             XDG_CACHE_HOME=str(work / "cache"))
-  proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, f"{exe} failed: {proc.stdout[-2000:]} {proc.stderr[-2000:]}"
-  assert out.is_file(), f"{exe} wrote no {out.name}: {proc.stdout[-2000:]}"
-  return tifffile.imread(out)
-
-
 def _chroma(rgb: np.ndarray) -> np.ndarray:
   """Mean (R/G, B/G) of an image."""
   mean = rgb.reshape(-1, 3).astype(np.float64).mean(axis=0)
@@ -213,16 +190,16 @@ def _assert_about_size(image: np.ndarray, h: int, w: int) -> None:
 
 
 @pytest.mark.parametrize("tool", ["darktable", "rawtherapee"])
-def test_bayer_dng_renders_in_raw_converter_like_the_original(real_data, tmp_path, tool):
+def test_bayer_dng_renders_in_raw_converter_like_the_original(render_with, real_data, tmp_path, tool):
   src_path = real_data.joinpath(*CANON)
   src = read_raw(src_path)
   top, left, h, w = CANON_CROP
   dng_from_raw(tmp_path / "crop.dng", src, crop=CANON_CROP)
-  got = _render(tool, tmp_path / "crop.dng", tmp_path)
+  got = render_with(tool, tmp_path / "crop.dng", tmp_path)
   _assert_about_size(got, h, w)
   # The same region of the original frame, rendered by the same tool, has the same
   # colour: the written ColorMatrix1 / AsShotNeutral mean what the camera's did.
-  full = _render(tool, src_path, tmp_path)
+  full = render_with(tool, src_path, tmp_path)
   border = (src.mosaic.shape[0] - full.shape[0]) // 2
   crop_border = (h - got.shape[0]) // 2
   r0, c0 = top + crop_border - border, left + crop_border - border
@@ -231,7 +208,7 @@ def test_bayer_dng_renders_in_raw_converter_like_the_original(real_data, tmp_pat
 
 
 @pytest.mark.parametrize("tool", ["darktable", "rawtherapee"])
-def test_bayer_dng_orientation_is_applied_by_raw_converter(real_data, tmp_path, tool):
+def test_bayer_dng_orientation_is_applied_by_raw_converter(render_with, real_data, tmp_path, tool):
   src = read_raw(real_data.joinpath(*GOPRO))
   # 128x192 pixels = 49 KB of data: RawTherapee opens it only because the writer pads
   # files to 100,000 bytes.
@@ -240,17 +217,17 @@ def test_bayer_dng_orientation_is_applied_by_raw_converter(real_data, tmp_path, 
                      xyz_to_cam=src.xyz_to_cam, as_shot_neutral=1.0 / src.as_shot_wb,
                      make="GoPro", model="HERO7 Black", orientation=6)
   write_bayer_dng(tmp_path / "rot.dng", mosaic, src.cfa, meta)
-  got = _render(tool, tmp_path / "rot.dng", tmp_path)
+  got = render_with(tool, tmp_path / "rot.dng", tmp_path)
   _assert_about_size(got, 192, 128)  # rotated 90 degrees clockwise
 
 
 @pytest.mark.parametrize("tool", ["darktable", "rawtherapee"])
-def test_linear_dng_renders_in_raw_converter(real_data, tmp_path, tool):
+def test_linear_dng_renders_in_raw_converter(render_with, real_data, tmp_path, tool):
   pixels, img = _inteltau(real_data)
   meta = DngMetadata(black_level=(0.0,), white_level=65535.0, xyz_to_cam=None,
                      as_shot_neutral=img.illuminant / img.illuminant[1])
   write_linear_dng(tmp_path / "lin.dng", pixels, meta)
-  got = _render(tool, tmp_path / "lin.dng", tmp_path)
+  got = render_with(tool, tmp_path / "lin.dng", tmp_path)
   assert got.shape == pixels.shape  # no demosaicing, no border
 
 
