@@ -23,6 +23,7 @@ __all__ = [
   "replicated_sharding",
   "shard_batch",
   "replicate",
+  "process_slice",
 ]
 
 DATA_AXIS = "data"
@@ -89,5 +90,37 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Ar
 
 
 def replicate(tree, mesh: Mesh):
-  """Places every leaf of `tree` on all devices of `mesh` (replicated)."""
-  return jax.device_put(tree, replicated_sharding(mesh))
+  """Places every leaf of `tree` on all devices of `mesh` (replicated).
+
+  Leaves go through the host first, so a value computed on one local device can be
+  placed on a mesh that spans other processes' devices (each process gives the same
+  value; multi-process runs).
+  """
+  host = jax.tree.map(np.asarray, jax.device_get(tree))
+  return jax.device_put(host, replicated_sharding(mesh))
+
+
+def process_slice(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """This process's contiguous part of a batch that every process holds whole.
+
+  Args:
+    batch: dict of host arrays (B, ...), the same on every process.
+
+  Returns:
+    dict of (B / process_count, ...) arrays: rows [i * b, (i + 1) * b) for process i,
+    so `shard_batch` of the slices rebuilds the whole batch in order.
+
+  Raises:
+    ConfigError: B not divisible by the number of processes.
+  """
+  n, i = jax.process_count(), jax.process_index()
+  if n == 1:
+    return dict(batch)
+  out = {}
+  for name, value in batch.items():
+    value = np.asarray(value)
+    if value.shape[0] % n:
+      raise ConfigError(f"batch '{name}' of size {value.shape[0]} does not split over {n} processes")
+    b = value.shape[0] // n
+    out[name] = value[i * b:(i + 1) * b]
+  return out

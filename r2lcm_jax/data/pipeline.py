@@ -115,8 +115,20 @@ class _PatchSampler(grain.transforms.RandomMap):
 def make_train_dataset(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, np.ndarray]] | PairStore,
                        *, patch_size: int = 256, batch_size: int = 8, seed: int = 0,
                        augment: bool = True, patches_per_image: int = 1,
-                       sampling: str = "random", stride: int | None = None) -> grain.MapDataset:
-  """The infinite, batched training `grain.MapDataset` (see module doc)."""
+                       sampling: str = "random", stride: int | None = None,
+                       shard: tuple[int, int] = (0, 1)) -> grain.MapDataset:
+  """The infinite, batched training `grain.MapDataset` (see module doc).
+
+  `shard = (index, count)`: this process's part of a multi-process run. `batch_size` is
+  then the *local* batch: global batch g is the concatenation, in process order, of
+  local batch g of processes 0..count-1, i.e. elements [g*B, (g+1)*B) of the one global
+  element sequence (B = count * batch_size). Every process draws the same sequence from
+  `seed` and reads only its own elements, so a run over N processes sees exactly the
+  batches of one process with the whole global batch.
+  """
+  index, count = (int(v) for v in shard)
+  if not 0 <= index < count:
+    raise ConfigError(f"shard index {index} not in [0, {count})")
   store = pairs_or_arrays if isinstance(pairs_or_arrays, PairStore) else PairStore(pairs_or_arrays)
   h, w = store.min_size()
   if patch_size < 1 or patch_size > min(h, w):
@@ -138,14 +150,15 @@ def make_train_dataset(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, n
     raise ConfigError(f"sampling must be 'random' or 'grid', got {sampling!r}")
   ds = ds.shuffle(seed=seed).repeat(None)
   ds = ds.random_map(_PatchSampler(store, patch_size, augment, grid), seed=seed)
-  return ds.batch(batch_size, drop_remainder=True)
+  ds = ds.batch(batch_size, drop_remainder=True)
+  return ds if count == 1 else ds[index::count]
 
 
 def make_train_iter(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, np.ndarray]] | PairStore,
                     *, patch_size: int = 256, batch_size: int = 8, seed: int = 0,
                     augment: bool = True, patches_per_image: int = 1, sampling: str = "random",
                     stride: int | None = None, num_threads: int = 2,
-                    prefetch: int = 4) -> grain.DatasetIterator:
+                    prefetch: int = 4, shard: tuple[int, int] = (0, 1)) -> grain.DatasetIterator:
   """Infinite iterator of training batches.
 
   Args:
@@ -159,6 +172,8 @@ def make_train_iter(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, np.n
       official 256/128 tiling; use augment=False for the official protocol).
     stride: grid stride.
     num_threads, prefetch: grain read options (threads computing elements ahead).
+    shard: (process index, process count); `batch_size` is then the local batch
+      (`make_train_dataset`).
 
   Returns:
     grain DatasetIterator yielding {"raw": float32 (B, P, P, 3), "srgb": float32
@@ -167,7 +182,7 @@ def make_train_iter(pairs_or_arrays: Sequence[ImagePair | tuple[np.ndarray, np.n
   """
   ds = make_train_dataset(pairs_or_arrays, patch_size=patch_size, batch_size=batch_size,
                           seed=seed, augment=augment, patches_per_image=patches_per_image,
-                          sampling=sampling, stride=stride)
+                          sampling=sampling, stride=stride, shard=shard)
   opts = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
   return iter(ds.to_iter_dataset(opts))
 

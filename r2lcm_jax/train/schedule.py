@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from optax.contrib import ReduceLROnPlateauState
 
 __all__ = ["PlateauSchedule", "create_plateau_schedule"]
 
 # Any array works as the "params" the optax transformation is initialised with;
-# it only fixes the dtypes of the stored best value and scale.
-_DTYPE_PROBE = jnp.zeros((), jnp.float32)
+# it only fixes the dtypes of the stored best value and scale. A NumPy value: creating a
+# jax array at import would start JAX's backend, too early for `jax.distributed`.
+_DTYPE_PROBE = np.zeros((), np.float32)
 
 
 class PlateauSchedule:
