@@ -26,38 +26,25 @@ Commands (from the repository root; the renders take a few minutes on 2 cores):
 The packaged `default` (r2lcm_jax/assets/models/default, MODEL.md) is this config at
 lmbda=2 (`:lmbda=2.0`), stopped at step 3500.
 
-Arguments: those of gopro_default (`num_steps`, `lmbda`, `N`, `C`, `root`, `camera`,
-`patch`, `batch`, `lr`, `seed`) plus `base` ("fitted" or "none"), `gain`
-(residual_gain, 16) and `init_from` (a parameter folder to start from; default: the
-packaged `isp_known` model, which has the same architecture, trained over the naive
-inverse ISP;
-'' = a fresh initialisation).
+Arguments (`r2lcm_jax/train/config.py`): those of gopro_default (`num_steps`, `lmbda`,
+`N`, `latent_channels`, `root`, `camera`, `patch_size`, `batch_size`, `lr`, `seed`, ...)
+plus `base` ("fitted" or "none"), `residual_gain` (16), `coverage` ("full") and
+`init_from` (a parameter folder to start from; default: the packaged `isp_known` model,
+which has the same architecture, trained over the naive inverse ISP; '' = a fresh
+initialisation; ignored with base=none).
 """
 
-import importlib.util
-import os
-
-
-def _load(name):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"r2lcm_experiments_configs_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-_OWN = ("base", "gain", "init_from")
+from r2lcm_jax.train import config as base
 
 
 def get_config(arg=None):
-  common = _load("common")
-  arg = common.parse_arg(arg, root="data/any_isp", camera="any", num_steps=4000, lmbda=4.0,
-                         N=16, C=4, lr=1e-3, patch=64, batch=8, seed=0, gain=16.0,
-                         base="fitted", init_from="r2lcm_jax/assets/models/isp_known")
-  passed = ",".join(f"{k}={v}" for k, v in arg.items() if k not in _OWN)
-  c = _load("gopro_default").get_config(passed)
-  c.model.base = arg.base
-  c.model.residual_gain = arg.gain
-  c.model.coverage = "full"
-  c.init_from = arg.init_from if arg.base != "none" else ""
+  c = base.gopro_cpu()
+  c.num_steps = 4000
+  c.init_from = "r2lcm_jax/assets/models/isp_known"
+  c.model.update(dict(base="fitted", residual_gain=16.0, coverage="full"))
+  c.loss.lmbda = 4.0
+  c.data.update(dict(root="data/any_isp", camera="any"))
+  c = base.apply_args(c, arg)
+  if c.model.base == "none":  # the paper's model: nothing to warm-start from
+    c.init_from = ""
   return c

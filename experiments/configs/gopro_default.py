@@ -24,44 +24,14 @@ Commands (from the repository root):
   .venv/bin/python -m r2lcm_jax.codec.export --workdir runs/gopro_default \\
       --profile_from $G/Fusion_GPFR7066.DNG --out r2lcm_jax/assets/models/default
 
-Variants: `:num_steps=N` (the CPU budget), `:N=32`, `:lmbda=...`, `:patch=...`.
+Variants: `:num_steps=N` (the CPU budget), `:N=32`, `:lmbda=...`, `:patch_size=...` (all
+arguments: `r2lcm_jax/train/config.py`).
 Architecture: the official one (SPEC_R2LCM.md) with N=16 features, C=4 latent channels,
 T=4 context steps (the paper's default is N=64, C=8: too slow to train on a CPU).
 """
 
-import importlib.util
-import os
-
-
-def _load(name):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"r2lcm_experiments_configs_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from r2lcm_jax.train import config as base
 
 
 def get_config(arg=None):
-  common = _load("common")
-  arg = common.parse_arg(arg, root="data/gopro", camera="gopro", num_steps=3000, lmbda=0.24,
-                         N=16, C=4, lr=1e-3, patch=64, batch=8, seed=0)
-  c = common.base_config()
-  c.seed = arg.seed
-  c.num_steps = arg.num_steps
-  c.log_every_steps = 25
-  c.model.N = arg.N
-  c.model.latent_channels = arg.C
-  c.model.num_steps = 4
-  c.loss.lmbda = arg.lmbda
-  c.data.root = arg.root
-  c.data.camera = arg.camera
-  c.data.patch_size = arg.patch
-  c.data.patch_stride = arg.patch
-  c.data.batch_size = arg.batch
-  c.data.augment = True
-  c.optim.learning_rate = arg.lr
-  c.data.val_split = ""
-  c.eval.every_steps = 250
-  c.ckpt.every_steps = 250
-  c.ckpt.max_to_keep = 2
-  return c
+  return base.apply_args(base.gopro_cpu(), arg)

@@ -23,29 +23,16 @@ How `r2lcm_jax/assets/models/isp_known` (the packaged default until 2026-12-05) 
       --profile_from $G/Fusion_GPFR7066.DNG --out r2lcm_jax/assets/models/isp_known
 
 Arguments: those of gopro_default (`num_steps`, `lmbda`, `N`, `root`, `camera`, ...; here
-lmbda defaults to 8) plus `gain` (residual_gain, 16). `root` may list several dataset
-roots separated by ":" (each with its own manifest).
+lmbda defaults to 8) plus `base`, `residual_gain` (16), `coverage`
+(`r2lcm_jax/train/config.py`). `root` may list several dataset roots separated by ":"
+(each with its own manifest).
 """
 
-import importlib.util
-import os
-
-
-def _load(name):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"r2lcm_experiments_configs_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from r2lcm_jax.train import config as base
 
 
 def get_config(arg=None):
-  common = _load("common")
-  arg = common.parse_arg(arg, root="data/gopro", camera="gopro", num_steps=3000, lmbda=8.0,
-                         N=16, C=4, lr=1e-3, patch=64, batch=8, seed=0, gain=16.0)
-  passed = ",".join(f"{k}={v}" for k, v in arg.items() if k != "gain")
-  c = _load("gopro_default").get_config(passed)
-  c.model.base = "isp_inverse"
-  c.model.residual_gain = arg.gain
-  c.model.coverage = "full"
-  return c
+  c = base.gopro_cpu()
+  c.model.update(dict(base="isp_inverse", residual_gain=16.0, coverage="full"))
+  c.loss.lmbda = 8.0
+  return base.apply_args(c, arg)

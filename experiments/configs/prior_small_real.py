@@ -18,40 +18,30 @@ Commands (render first, see `small_real.py`):
 
 or all stages and the Table-1 ablation at once: `r2lcm bench prior --config $C
 --workdir runs/prior` (experiments/bench_prior.py). Variants: `:encoder_steps=N`,
-`:reconstructor_steps=N`, `:clusters=K`, `:group_size=G`, `:seed=S`.
+`:reconstructor_steps=N`, `:clusters=K`, `:group_size=G`, `:seed=S`, `:root=...`,
+`:camera=...` (the names of `r2lcm_jax/train/config.py` plus the stage budgets).
 
 Results: experiments/results/prior.md.
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
-
-def _load(name):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"r2lcm_experiments_configs_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from r2lcm_jax.train import config as base
 
 
 def get_config(arg=None):
-  common = _load("common")
-  arg = common.parse_arg(arg, root="", camera="imx135", seed=0, encoder_steps=300,
-                         reconstructor_steps=600, clusters=5000, group_size=200)
   c = ml_collections.ConfigDict()
-  c.seed = arg.seed
+  c.seed = 0
   c.log_every_steps = 25
-  c.data = ml_collections.ConfigDict(dict(root=arg.root, camera=arg.camera, train_split="train",
+  c.data = ml_collections.ConfigDict(dict(root="", camera="imx135", train_split="train",
                                           val_split="val", test_split="test"))
   c.encoder = ml_collections.ConfigDict(dict(
     features=16, embed_dim=32, patch_size=64, batch_size=4, reference_batch_size=8,
-    num_steps=arg.encoder_steps, learning_rate=1e-3, eval_every=100, ckpt_every=100, patience=4))
-  c.prior = ml_collections.ConfigDict(dict(clusters=arg.clusters, group_size=arg.group_size,
-                                           iterations=20))
+    num_steps=300, learning_rate=1e-3, eval_every=100, ckpt_every=100, patience=4))
+  c.prior = ml_collections.ConfigDict(dict(clusters=5000, group_size=200, iterations=20))
   c.reconstructor = ml_collections.ConfigDict(dict(
-    features=16, heads=2, patch_size=64, batch_size=8, num_steps=arg.reconstructor_steps,
+    features=16, heads=2, patch_size=64, batch_size=8, num_steps=600,
     learning_rate=1e-3, alpha=1.0, beta=0.1, eval_every=200, ckpt_every=200, patience=4))
-  return c
+  return base.apply_args(c, arg, encoder_steps="encoder.num_steps",
+                         reconstructor_steps="reconstructor.num_steps",
+                         clusters="prior.clusters", group_size="prior.group_size")

@@ -12,9 +12,10 @@ Command (NUS layout `<root>/<camera>/{train,val,test}/{raw,sRGB}`):
     --config experiments/configs/r2lcm_default.py:root=data/nus,camera=SonyA57 \
     --workdir runs/r2lcm_sony
 
-Variants: `:camera=OlympusEPL6`, `:lmbda=0.5`, `:bf16` (bfloat16 compute),
-`:synthetic` (synthetic pairs instead of NUS, for a smoke run), `:eps=1e-8` (optax's
-Adam epsilon instead of the official 1e-6). Any key can also be set with `--config.optim.learning_rate=...`.
+Variants: `:camera=OlympusEPL6`, `:lmbda=0.5`, `:compute_dtype=bfloat16`,
+`:source=synthetic` (synthetic pairs instead of NUS, for a smoke run), `:eps=1e-8` (optax's
+Adam epsilon instead of the official 1e-6); all arguments: `r2lcm_jax/train/config.py`.
+Any key can also be set with `--config.optim.learning_rate=...`.
 
 Expected result: the official checkpoints reach about 0.38 bpp at 58.2 dB PSNR
 (Sony) on the NUS test split (SPEC section 12). This reimplementation uses correctly
@@ -22,32 +23,8 @@ clipped fp32 gradients, whose dynamics differ from the reference (SPEC section 9
 and has not been trained to convergence here: no measured number yet.
 """
 
-import importlib.util
-import os
-
-
-def _load(name):
-  """Imports experiments/configs/<name>.py by path (config files are loaded by path)."""
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"r2lcm_experiments_configs_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from r2lcm_jax.train import config as base
 
 
 def get_config(arg=None):
-  common = _load("common")
-  arg = common.parse_arg(
-    arg, root="", camera="SonyA57", lmbda=0.24, bf16=False, synthetic=False, eps=1e-6, coverage="official"
-  )
-  c = common.base_config()
-  c.data.root = arg.root
-  c.data.camera = arg.camera
-  c.loss.lmbda = arg.lmbda
-  c.optim.eps = arg.eps
-  c.model.coverage = arg.coverage
-  if arg.bf16:
-    c.model.compute_dtype = "bfloat16"
-  if arg.synthetic:
-    c.data.source = "synthetic"
-  return c
+  return base.apply_args(base.official(), arg)

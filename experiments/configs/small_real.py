@@ -15,45 +15,18 @@ Commands:
   .venv/bin/r2lcm train --config experiments/configs/small_real.py:root=data/inteltau \\
       --workdir runs/small_real
 
-Variants: `:num_steps=N`, `:camera=...`, `:lmbda=...`, `:N=32`.
+Variants: `:num_steps=N`, `:camera=...`, `:lmbda=...`, `:N=32` (all arguments:
+`r2lcm_jax/train/config.py`).
 
 Expected result: see experiments/README.md (small real model).
 """
 
-import importlib.util
-import os
-
-
-def _load(name):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"r2lcm_experiments_configs_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from r2lcm_jax.train import config as base
 
 
 def get_config(arg=None):
-  common = _load("common")
-  arg = common.parse_arg(arg, root="", camera="imx135", num_steps=1500, lmbda=0.24, N=16,
-                         lr=1e-3, seed=0)
-  c = common.base_config()
-  c.seed = arg.seed
-  c.num_steps = arg.num_steps
-  c.log_every_steps = 25
-  c.model.N = arg.N
-  c.model.latent_channels = 4
-  c.model.num_steps = 4
-  c.loss.lmbda = arg.lmbda
-  c.data.root = arg.root
-  c.data.camera = arg.camera
-  c.data.patch_size = 64
-  c.data.patch_stride = 32
-  c.data.batch_size = 8
-  c.data.augment = True
-  c.data.val_crop = 128
-  c.optim.learning_rate = arg.lr
+  c = base.small_cpu()
+  c.num_steps = 1500
+  c.data.update(dict(camera="imx135", val_crop=128))
   c.schedule.patience = 3
-  c.eval.every_steps = 250
-  c.ckpt.every_steps = 250
-  c.ckpt.max_to_keep = 2
-  return c
+  return base.apply_args(c, arg)

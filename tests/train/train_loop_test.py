@@ -84,7 +84,7 @@ def _assert_trees_bitwise_equal(a, b):
 def reference(tmp_path_factory, env):
   """An uninterrupted 1-device run of STEPS steps, with a 2-step profile."""
   workdir = tmp_path_factory.mktemp("reference")
-  r = _train(env, workdir, f"devices=1,num_steps={STEPS}", "--profile_steps=2")
+  r = _train(env, workdir, f"num_devices=1,num_steps={STEPS}", "--profile_steps=2")
   assert r.returncode == 0, r.stderr[-4000:]
   return workdir
 
@@ -115,7 +115,7 @@ def test_four_devices_give_the_one_device_loss_on_the_same_global_batch(tmp_path
 
 
 def test_killed_training_resumes_to_identical_parameters(tmp_path, env, reference):
-  cmd = [sys.executable, "-m", "r2lcm_jax.cli.main", "train", f"--config={TINY}:devices=1,num_steps={STEPS}", f"--workdir={tmp_path}"]
+  cmd = [sys.executable, "-m", "r2lcm_jax.cli.main", "train", f"--config={TINY}:num_devices=1,num_steps={STEPS}", f"--workdir={tmp_path}"]
   proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.monotonic() + 400
   try:
@@ -131,17 +131,17 @@ def test_killed_training_resumes_to_identical_parameters(tmp_path, env, referenc
   at_kill = _ckpt_steps(tmp_path)
   assert at_kill and at_kill[-1] < STEPS, at_kill
 
-  resumed = _train(env, tmp_path, f"devices=1,num_steps={STEPS}")
+  resumed = _train(env, tmp_path, f"num_devices=1,num_steps={STEPS}")
   assert resumed.returncode == 0, resumed.stderr[-4000:]
   assert f"resumed from step {at_kill[-1]}" in resumed.stderr
   _assert_trees_bitwise_equal(_params(reference, STEPS), _params(tmp_path, STEPS))
 
 
 def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, env, reference):
-  good = _train(env, tmp_path, "devices=1,num_steps=2")
+  good = _train(env, tmp_path, "num_devices=1,num_steps=2")
   assert good.returncode == 0, good.stderr[-4000:]
   before = _params(tmp_path, 2)
-  bad = _train(env, tmp_path, "devices=1,num_steps=8", "--config.optim.learning_rate=1e30")
+  bad = _train(env, tmp_path, "num_devices=1,num_steps=8", "--config.optim.learning_rate=1e30")
   assert bad.returncode == 2, bad.stderr[-4000:]
   assert "non-finite training loss at step" in bad.stderr
   assert "last good checkpoint: step 2" in bad.stderr
