@@ -138,7 +138,17 @@ def run_subcommand(name: str, main, argv: list[str] | None = None) -> None:
       print(f"r2lcm {name}: error: {err}", file=sys.stderr)
       sys.exit(2)
 
-  app.run(_main, argv=[f"r2lcm {name}"] + args)
+  def _parse(argv: list[str]) -> list[str]:
+    """absl's flag parsing with the CLI's contract: a bad flag or a config file that
+    refuses its arguments is one line on stderr and exit code 2, no traceback."""
+    try:
+      return flags.FLAGS(argv)
+    except (flags.Error, R2lcmError) as err:
+      cause = err.__cause__ if isinstance(err.__cause__, R2lcmError) else err
+      print(f"r2lcm {name}: error: {cause}", file=sys.stderr)
+      sys.exit(2)
+
+  app.run(_main, argv=[f"r2lcm {name}"] + args, flags_parser=_parse)
 
 
 if __name__ == "__main__":

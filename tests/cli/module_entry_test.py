@@ -41,3 +41,16 @@ def test_subcommand_help_lists_its_own_flags_and_exits_0(tmp_path, sub, flag):
   assert out.stdout.startswith(f"usage: r2lcm {' '.join(args)} [flags]"), out.stdout[:200]
   assert flag + ":" in out.stdout
   assert "Try --helpfull" not in out.stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+  (("train", "--config=experiments/configs/tiny.py:C=4", "--workdir=w"), "unknown config argument 'C'"),
+  (("decode", "--bogus=1"), "Unknown command line flag 'bogus'"),
+])
+def test_bad_flags_and_config_arguments_are_one_line_and_exit_2(repo_root, tmp_path, args, expected):
+  if args[0] == "train":
+    args = (args[0], args[1].replace("experiments/", f"{repo_root}/experiments/"), args[2])
+  out = _run("r2lcm_jax", *args, cwd=tmp_path)
+  assert out.returncode == 2
+  lines = out.stderr.strip().splitlines()
+  assert len(lines) == 1 and expected in lines[0], out.stderr
