@@ -3,6 +3,7 @@
 #   make test   set up .venv and run the test suite
 #   make tfc    create .venv-tfc (tensorflow-compression, isolated) for the `tfc` coder backend
 #   make isp-tools  install darktable-cli and rawtherapee-cli (Debian packages) if missing
+#   make gpu-check  on a CUDA machine: GPU tests and benchmarks into one results file
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.installed
 TFC_PYTHON ?= python3.11
 TFC_VENV   ?= .venv-tfc
 
-.PHONY: setup demo test test-all tfc isp-tools lint clean
+.PHONY: setup demo test test-all tfc isp-tools gpu-check lint clean
 
 setup: $(STAMP)
 
@@ -45,6 +46,10 @@ $(TFC_VENV)/.installed: third_party/tfc_bridge/requirements.txt
 isp-tools:
 	command -v darktable-cli >/dev/null && command -v rawtherapee-cli >/dev/null || \
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y darktable rawtherapee)
+
+# GPU readiness (experiments/gpu_check.sh: python from .venv or the system, < 8 minutes).
+gpu-check:
+	bash experiments/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) $(TFC_VENV) .pytest_cache .hypothesis

@@ -21,6 +21,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO_ROOT / ".pytest_cache" / "jax"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
+# The package sets its XLA flags on import (r2lcm_jax/xla_setup.py); import it before any
+# test module can start a JAX backend.
+import r2lcm_jax  # noqa: E402,F401
+
 
 def _shared_data_root() -> pathlib.Path:
   env = os.environ.get("R2LCM_SHARED_DATA")

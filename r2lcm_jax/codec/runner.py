@@ -13,11 +13,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from r2lcm_jax import xla_setup
 from r2lcm_jax.models.config import R2LCMConfig
 from r2lcm_jax.models.params_io import model_fingerprint
 from r2lcm_jax.models.r2lcm import R2LCM
 
-__all__ = ["ModelRunner"]
+__all__ = ["ModelRunner", "CODEC_COMPILER_OPTIONS"]
+
+# XLA:CPU convolution path of every codec network, whatever XLA_FLAGS say: the same as
+# --xla_cpu_experimental_ynn_fusion_type=-individual_convolution (r2lcm_jax.xla_setup), so
+# encoder and decoder compute the same floats under either flag setting.
+CODEC_COMPILER_OPTIONS = {xla_setup.FLAG_NAME: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 
 
 class ModelRunner:
@@ -42,14 +48,16 @@ class ModelRunner:
     def call(method, *args):
       return model.apply({"params": self.params}, *args, method=method)
 
-    self._analysis_main = jax.jit(functools.partial(call, lambda m, x, s: m.g_a(x, s)))
-    self._analysis_hyper = jax.jit(functools.partial(call, lambda m, y, s: m.h_a(y, s)))
-    self._hyper_synthesis = jax.jit(functools.partial(call, R2LCM.hyper_synthesis))
-    self._synthesis = jax.jit(functools.partial(call, R2LCM.synthesis))
-    self._order_map = jax.jit(
+    options = CODEC_COMPILER_OPTIONS if xla_setup.flag_is_known() else None
+    jit = functools.partial(jax.jit, compiler_options=options)
+    self._analysis_main = jit(functools.partial(call, lambda m, x, s: m.g_a(x, s)))
+    self._analysis_hyper = jit(functools.partial(call, lambda m, y, s: m.h_a(y, s)))
+    self._hyper_synthesis = jit(functools.partial(call, R2LCM.hyper_synthesis))
+    self._synthesis = jit(functools.partial(call, R2LCM.synthesis))
+    self._order_map = jit(
       lambda level, P, s: call(R2LCM.order_map, level, P, s), static_argnums=0
     )
-    self._entropy_parameters = jax.jit(
+    self._entropy_parameters = jit(
       lambda level, *a: call(R2LCM.entropy_parameters, level, *a), static_argnums=0
     )
 
