@@ -36,7 +36,10 @@ floats on different hardware; the float16 rounding removes most but not all such
 differences (a value next to a float16 rounding boundary can still flip). Measured
 between the two XLA:CPU convolution paths (`tests/codec/cross_flags_test.py`): ~0.3 % of
 the float16 mu and 0.02-0.06 % of sigma flip, and on a 12 MP image ~22 of 3.2M scale
-indexes differ, enough to make the decode fail.
+indexes differ, enough to make the decode fail. The codec therefore compiles its
+networks with the convolution path pinned (`codec.runner.CODEC_COMPILER_OPTIONS`), which
+removes those differences whatever XLA_FLAGS say; other CPUs, jaxlib versions and GPUs
+keep the residual risk (a decode that derives other indexes fails with a clear error).
 
 All functions accept NumPy arrays (return NumPy) or jax arrays/tracers (return jax
 arrays, jit-compatible); the dispatch is on the argument types.
