@@ -10,7 +10,7 @@ the project's ISP (`isp.pipeline.render`, JPEG at --jpeg_quality) and written as
 
     OUT/synthetic/<split>/raw/scene_<seed>.tif    16-bit raw-RGB
     OUT/synthetic/<split>/sRGB/scene_<seed>.jpg   the JPEG as stored
-    OUT/manifest.json                             per image: the ISP parameters
+    OUT/manifest.json                             per image: the ISP parameters (data.manifest)
 
 so it can be a second root of a training run (`data.root = "A:B"`). Real camera frames
 rarely clip as much as these scenes; a model that reconstructs over the naive inverse ISP
@@ -20,14 +20,15 @@ sRGB clipped. `r2lcm demo` uses seed 0: keep --first_seed away from it.
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 from absl import app, flags
 
+from r2lcm_jax.data import manifest
 from r2lcm_jax.data.synthetic import synthetic_scene
 from r2lcm_jax.errors import ConfigError
 from r2lcm_jax.io import images
+from r2lcm_jax.io.atomic import atomic_write_bytes
 from r2lcm_jax.io.camera_profile import load_profile
 from r2lcm_jax.isp import pipeline
 
@@ -57,15 +58,23 @@ def main(argv):
     res = pipeline.render(synthetic_scene(seed, _H.value, _W.value, profile=profile),
                           jpeg_quality=_Q.value or None)
     name = f"scene_{seed}"
-    images.write_tiff16(base / "raw" / f"{name}.tif", res.raw_rgb)
+    raw_path = base / "raw" / f"{name}.tif"
+    images.write_tiff16(raw_path, res.raw_rgb)
     if res.jpeg_bytes is not None:
-      images.atomic_write_bytes(base / "sRGB" / f"{name}.jpg", res.jpeg_bytes)
+      srgb_path = base / "sRGB" / f"{name}.jpg"
+      atomic_write_bytes(srgb_path, res.jpeg_bytes)
     else:
-      images.write_png(base / "sRGB" / f"{name}.png", res.srgb)
-    entries.append({"name": name, "camera": "synthetic", "split": _SPLIT.value, "seed": seed,
-                    "isp": res.params.to_dict()})
-  manifest = {"format": "r2lcm-render/1", "profile": str(_PROFILE.value), "images": entries}
-  images.atomic_write_bytes(root / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+      srgb_path = base / "sRGB" / f"{name}.png"
+      images.write_png(srgb_path, res.srgb)
+    h, w = res.raw_rgb.shape[:2]
+    entries.append(manifest.make_entry(
+      name=name, camera="synthetic", split=_SPLIT.value, raw=str(raw_path.relative_to(root)),
+      srgb=str(srgb_path.relative_to(root)), height=h, width=w, crop=(0, 0, h, w),
+      full_size=(h, w), jpeg_quality=_Q.value or None, srgb_bytes=srgb_path.stat().st_size,
+      isp=res.params.to_dict(), project_isp=res.params.to_dict(),
+      source=f"synthetic_scene({seed}, {_H.value}, {_W.value})", kind="synthetic", seed=seed))
+  manifest.merge_manifest(root, entries, {"profile": str(_PROFILE.value), "split": _SPLIT.value,
+                                          "jpeg_quality": _Q.value or None})
   print(f"wrote {len(entries)} scenes into {root}")
 
 

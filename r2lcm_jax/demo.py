@@ -40,20 +40,17 @@ from r2lcm_jax.codec import codec, residual_gate
 from r2lcm_jax.codec.checkpoint import resolve_checkpoint
 from r2lcm_jax.codec.evaluation import error_map_figure, score_pair
 from r2lcm_jax.codec.files import decode_file, load_runner
-from r2lcm_jax.data.sources import (
-  RAW_SUFFIXES,
-  SourceImage,
-  load_source,
-  source_from_raw,
-)
+from r2lcm_jax.data.sources import RAW_SUFFIXES, load_source
 from r2lcm_jax.data.synthetic import synthetic_scene
 from r2lcm_jax.errors import ConfigError, InputError
 from r2lcm_jax.io import images
+from r2lcm_jax.io.atomic import atomic_write_bytes
 from r2lcm_jax.io.camera_profile import load_profile
 from r2lcm_jax.io.dng import dng_from_raw
 from r2lcm_jax.io.raw import read_raw
 from r2lcm_jax.isp import external, pipeline
 from r2lcm_jax.isp.external import darktable, tools
+from r2lcm_jax.isp.source import SourceImage, source_from_raw
 
 __all__ = ["DemoReport", "Comparison", "run_demo", "demo_dng", "PROFILE_FILE", "DEMO_DNG",
            "DEFAULT_ISP", "SYNTHETIC_SIZE"]
@@ -307,7 +304,7 @@ def run_demo(output: str | pathlib.Path, *, checkpoint: str | None = "default",
     ("jpeg", ".jpg"), ("metadata", ".r2lcm"), ("raw", "_raw.tiff"), ("recon", "_recon.tiff"),
     ("figure", ".png")]}
   images.write_tiff16(files["raw"], raw_rgb)
-  images.atomic_write_bytes(files["jpeg"], jpeg)
+  atomic_write_bytes(files["jpeg"], jpeg)
   say(f"scene     {what}, {w}x{h}")
   say(f"sRGB rendered by: {renderer}")
   say(f"sRGB      JPEG q{jpeg_quality}: {len(jpeg):,} bytes ({8 * len(jpeg) / (h * w):.3f} bpp)")
@@ -317,7 +314,7 @@ def run_demo(output: str | pathlib.Path, *, checkpoint: str | None = "default",
                              gamma=gamma, isp=params, reconstruct=True,
                              gate=codec.gate_for(runner, gate_tile))
   t_enc = time.perf_counter() - t0
-  images.atomic_write_bytes(files["metadata"], enc.data)
+  atomic_write_bytes(files["metadata"], enc.data)
   bpp = 8 * len(enc.data) / (h * w)
   say(f"metadata  {len(enc.data):,} bytes = {bpp:.4f} bpp (estimated from the "
       f"likelihoods: {enc.estimated_bits / (h * w):.4f} bpp); JPEG + metadata "

@@ -6,7 +6,8 @@ A baseline is any object with
     encode(raw_rgb (H, W, 3) float32 [0, 1], srgb (H, W, 3) uint8 or float [0, 1]) -> bytes
     reconstruct(srgb (H, W, 3) uint8 or float [0, 1], metadata: bytes) -> (H, W, 3) float32
 
-so the benchmark can run all of them the same way. The rate is measured on the real
+so the benchmark can run all of them the same way (sRGB to float32:
+`codec.codec.srgb_to_float`, as the codec does). The rate is measured on the real
 metadata bytes: bpp = 8 * len(metadata) / (H * W).
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from r2lcm_jax.errors import ShapeMismatchError
 
-__all__ = ["Baseline", "bits_per_pixel", "srgb_to_float", "check_image"]
+__all__ = ["Baseline", "bits_per_pixel", "check_image"]
 
 
 @runtime_checkable
@@ -41,14 +42,6 @@ def bits_per_pixel(metadata: bytes, height: int, width: int) -> float:
   if height <= 0 or width <= 0:
     raise ValueError(f"image size must be positive, got {height}x{width}")
   return 8.0 * len(metadata) / float(height * width)
-
-
-def srgb_to_float(srgb: np.ndarray) -> np.ndarray:
-  """uint8 sRGB -> float32 / 255; float input -> float32 unchanged. Shape (H, W, 3)."""
-  srgb = np.asarray(srgb)
-  if srgb.dtype == np.uint8:
-    return srgb.astype(np.float32) / np.float32(255.0)
-  return srgb.astype(np.float32)
 
 
 def check_image(arr: np.ndarray, what: str) -> np.ndarray:

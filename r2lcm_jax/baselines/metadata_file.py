@@ -35,7 +35,7 @@ import zlib
 import numpy as np
 
 from r2lcm_jax.errors import BitstreamError, InputError, ShapeMismatchError
-from r2lcm_jax.io.images import atomic_write_bytes
+from r2lcm_jax.io.atomic import atomic_write_bytes
 
 __all__ = [
   "MAGIC",
@@ -164,7 +164,7 @@ def decode_samples(data: bytes, source: str = "<metadata>") -> SampleGrid:
 
 
 def write_metadata(path: str | os.PathLike, data: bytes) -> None:
-  """Writes metadata bytes atomically (temporary file + os.replace)."""
+  """Writes metadata bytes atomically (`io.atomic`)."""
   atomic_write_bytes(path, bytes(data))
 
 

@@ -9,9 +9,9 @@ within a few hundred steps); `UNetBaseline` clips it to [0, 1]. Inputs are (B, H
 float32 sRGB in [0, 1] with H, W multiples of 2^levels (`UNetBaseline` edge-pads any
 image and crops back).
 
-Parameter files are msgpack (flax.serialization): {"format": "r2lcm-unet", "version": 1,
-"config": {"features", "levels"}, "params": state dict}; a missing, corrupt or
-mismatching file raises CheckpointError.
+Parameter files are msgpack documents (`prior.param_doc`): {"format": "r2lcm-unet",
+"version": 1, "config": {"features", "levels"}, "params": state dict}; a missing, corrupt
+or mismatching file raises CheckpointError.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from r2lcm_jax.baselines.base import check_image, srgb_to_float
+from r2lcm_jax.baselines.base import check_image
+from r2lcm_jax.codec.codec import srgb_to_float
 from r2lcm_jax.errors import BitstreamError, CheckpointError
-from r2lcm_jax.io.images import atomic_write_bytes
+from r2lcm_jax.prior.init import init_on_host
+from r2lcm_jax.prior.param_doc import read_param_doc, restore_params, write_param_doc
 
 __all__ = ["UNet", "UNetBaseline", "init_params", "save_params", "load_params"]
 
@@ -77,28 +79,13 @@ class UNet(nn.Module):
 def init_params(model: UNet, key: jax.Array, size: int | None = None) -> Any:
   """He-normal parameters of `model` for a PRNG key; biases zero.
 
-  Every kernel (kh, kw, c_in, c_out) is N(0, 2 / (kh kw c_in)); all kernels are cut from
-  ONE `jax.random.normal` draw, so initialisation compiles a single random op (Flax's
-  per-layer initialisers compile one threefry kernel per shape, about a minute on CPU
-  for this model). The tree and shapes are those of `model.init` at a (1, size, size, 3)
-  input, obtained with `jax.eval_shape` (nothing else is computed).
+  Every kernel (kh, kw, c_in, c_out) is N(0, 2 / (kh kw c_in)), all cut from ONE draw
+  (`prior.init.init_on_host`); the tree and shapes are those of `model.init` at a
+  (1, size, size, 3) input (size default 2^levels).
   """
   size = 2**model.levels if size is None else size
-  shapes = jax.eval_shape(
-    lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3), jnp.float32))["params"])
-  leaves, treedef = jax.tree.flatten(shapes)
-  total = sum(int(np.prod(a.shape)) for a in leaves if a.ndim > 1)
-  noise = jax.random.normal(key, (total,), jnp.float32)
-  out, offset = [], 0
-  for a in leaves:
-    if a.ndim > 1:
-      n = int(np.prod(a.shape))
-      std = np.sqrt(2.0 / int(np.prod(a.shape[:-1])))
-      out.append(noise[offset:offset + n].reshape(a.shape) * jnp.float32(std))
-      offset += n
-    else:
-      out.append(jnp.zeros(a.shape, a.dtype))
-  return jax.tree.unflatten(treedef, out)
+  x = jnp.zeros((1, size, size, 3), jnp.float32)
+  return init_on_host(lambda k: model.init(k, x), key, kernel_init="he_normal")
 
 
 def save_params(path: str | os.PathLike, model: UNet, params: Any) -> None:
@@ -106,7 +93,7 @@ def save_params(path: str | os.PathLike, model: UNet, params: Any) -> None:
   doc = {"format": _FORMAT, "version": _VERSION,
          "config": {"features": int(model.features), "levels": int(model.levels)},
          "params": serialization.to_state_dict(jax.device_get(params))}
-  atomic_write_bytes(path, serialization.msgpack_serialize(doc))
+  write_param_doc(path, doc)
 
 
 def load_params(path: str | os.PathLike) -> tuple[UNet, Any]:
@@ -120,18 +107,7 @@ def load_params(path: str | os.PathLike) -> tuple[UNet, Any]:
       parameters whose tree/shapes differ from the stored config's model.
   """
   path = pathlib.Path(path)
-  try:
-    data = path.read_bytes()
-  except (FileNotFoundError, IsADirectoryError) as e:
-    raise CheckpointError(f"{path}: U-Net parameter file not found") from e
-  try:
-    doc = serialization.msgpack_restore(data)
-  except Exception as e:  # msgpack raises several unrelated types on garbage
-    raise CheckpointError(f"{path}: not a msgpack parameter file ({type(e).__name__}: {e})") from e
-  if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
-    raise CheckpointError(f"{path}: not an r2lcm U-Net parameter file")
-  if doc.get("version") != _VERSION:
-    raise CheckpointError(f"{path}: U-Net file version {doc.get('version')} is not supported")
+  doc = read_param_doc(path, _FORMAT, _VERSION, "U-Net parameter")
   try:
     cfg = doc["config"]
     model = UNet(features=int(cfg["features"]), levels=int(cfg["levels"]))
@@ -139,16 +115,10 @@ def load_params(path: str | os.PathLike) -> tuple[UNet, Any]:
       raise ValueError(f"config out of range: {cfg}")
   except (KeyError, TypeError, ValueError) as e:
     raise CheckpointError(f"{path}: invalid U-Net config ({e})") from e
-  target = jax.eval_shape(lambda: init_params(model, jax.random.key(0)))
-  try:
-    params = serialization.from_state_dict(target, doc["params"])
-  except (KeyError, TypeError, ValueError) as e:
-    raise CheckpointError(f"{path}: parameters do not match the U-Net config ({e})") from e
-  got = jax.tree.map(lambda a: (tuple(np.shape(a)), np.asarray(a).dtype), params)
-  want = jax.tree.map(lambda a: (tuple(a.shape), a.dtype), target)
-  if got != want:
-    raise CheckpointError(f"{path}: parameter shapes do not match the U-Net config")
-  return model, jax.tree.map(jnp.asarray, params)
+  size = 2**model.levels
+  target = jax.eval_shape(model.init, jax.random.key(0),
+                          jnp.zeros((1, size, size, 3), jnp.float32))["params"]
+  return model, restore_params(path, target, doc.get("params"), "U-Net")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

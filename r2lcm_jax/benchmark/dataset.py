@@ -25,13 +25,14 @@ Each format of that ISP is then written as
 
 The raw file is written once per ISP and hard-linked into its other formats (copied
 where links are not possible). Manifest entries: `isp` is the project ISP's parameters
-(what `baselines.naive_inverse.params_from_manifest` reads) or the third-party tool's
+(what `data.manifest.params_from_manifest` reads) or the third-party tool's
 `ExternalRender.manifest_isp()`; `project_isp` is always the project ISP's parameters of
-the RAW (for a third-party variant: what inverting the wrong ISP assumes); `crop` is the
-(top, left, h, w) of the pair in the source's raw-RGB grid; `cache_key` is what made the
-files (source, split, ISP and style digest, JPEG quality, requested crop): an entry whose
-key matches and whose files exist is reused instead of rendered again, so a `--work`
-folder serves later runs. Entries of earlier runs for other images are kept.
+the RAW (for a third-party variant: what inverting the wrong ISP assumes,
+`data.manifest.project_isp_params`); `crop` is the (top, left, h, w) of the pair in the
+source's raw-RGB grid; `cache_key` is what made the files (source, split, ISP and style
+digest, JPEG quality, requested crop): an entry whose key matches and whose files exist
+is reused instead of rendered again, so a `--work` folder serves later runs. Entries of
+earlier runs for other images are kept. The manifest is `data.manifest`'s schema.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
 import tempfile
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -51,19 +51,23 @@ import numpy as np
 from tqdm import tqdm
 
 from r2lcm_jax.benchmark.splits import SplitEntry
+from r2lcm_jax.data import manifest
+from r2lcm_jax.data.manifest import project_isp_params
 from r2lcm_jax.data.nus import ImagePair
-from r2lcm_jax.data.sources import SourceImage, load_source
-from r2lcm_jax.errors import ConfigError, InputError
-from r2lcm_jax.io import images
+from r2lcm_jax.data.render import write_pair
+from r2lcm_jax.data.sources import load_source
+from r2lcm_jax.errors import ConfigError
 from r2lcm_jax.isp import external, pipeline
 from r2lcm_jax.isp.external import darktable, rawtherapee, tools
+from r2lcm_jax.isp.source import SourceImage
 
 __all__ = ["PROJECT", "Variant", "parse_formats", "parse_isps", "parse_variants",
            "parse_variant_name", "centre_crop_box", "RenderedPair", "render_pair",
-           "render_variants", "split_pairs", "project_isp_params"]
+           "render_variants", "split_pairs",
+           # defined in data.manifest; named here for experiments/bench_rd.py
+           "project_isp_params"]
 
 PROJECT = "project"
-_FORMAT = "r2lcm-bench-rd/2"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,15 +263,6 @@ def _key_text(key: Mapping[str, Any]) -> str:
   return json.dumps(key, sort_keys=True)
 
 
-def _read_manifest_entries(root: pathlib.Path) -> list[dict[str, Any]]:
-  """The `images` of a variant's manifest; [] when absent or unreadable (it is rebuilt)."""
-  try:
-    doc = json.loads((root / "manifest.json").read_text())
-    return [e for e in doc["images"] if isinstance(e, dict)]
-  except (OSError, json.JSONDecodeError, KeyError, TypeError):
-    return []
-
-
 def _reusable(root: pathlib.Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
   """Cache key text -> manifest entry, for the entries whose files still exist."""
   return {_key_text(e["cache_key"]): e for e in entries
@@ -275,41 +270,22 @@ def _reusable(root: pathlib.Path, entries: list[dict[str, Any]]) -> dict[str, di
           and (root / e.get("raw", "")).is_file() and (root / e.get("srgb", "")).is_file()}
 
 
-def _link_or_copy(src: pathlib.Path, dst: pathlib.Path) -> None:
-  dst.parent.mkdir(parents=True, exist_ok=True)
-  if dst.exists():
-    dst.unlink()
-  try:
-    os.link(src, dst)
-  except OSError:
-    shutil.copyfile(src, dst)
-
-
-def _write_variant(root: pathlib.Path, entry: SplitEntry, variant: Variant, name: str,
-                   pair: RenderedPair, full_size: Sequence[int], raw_file: pathlib.Path | None,
+def _write_variant(root: pathlib.Path, entry: SplitEntry, variant: Variant, src: SourceImage,
+                   pair: RenderedPair, raw_file: pathlib.Path | None,
                    key: dict[str, Any]) -> tuple[dict[str, Any], pathlib.Path]:
   """Writes one rendered pair in one format; returns (manifest entry, raw file written or
   linked, to link the next format of the same ISP to)."""
-  base = root / entry.camera / entry.split
-  raw_path = base / "raw" / f"{name}.tif"
-  if raw_file is None:
-    images.write_tiff16(raw_path, pair.raw)
-  else:
-    _link_or_copy(raw_file, raw_path)
-  if variant.jpeg_quality:
-    srgb_path = base / "sRGB" / f"{name}.jpg"
-    images.write_jpeg(srgb_path, pair.srgb, variant.jpeg_quality)
-  else:
-    srgb_path = base / "sRGB" / f"{name}.png"
-    images.write_png(srgb_path, pair.srgb)
+  raw_rel, srgb_rel = write_pair(root, entry.camera, entry.split, src.name, pair.raw, pair.srgb,
+                                 jpeg_quality=variant.jpeg_quality, raw_from=raw_file)
   h, w = pair.raw.shape[:2]
-  doc = {"name": name, "camera": entry.camera, "split": entry.split, "source": str(entry.path),
-         "raw": str(raw_path.relative_to(root)), "srgb": str(srgb_path.relative_to(root)),
-         "height": h, "width": w, "crop": list(pair.crop), "full_size": list(full_size),
-         "jpeg_quality": variant.jpeg_quality or None, "srgb_bytes": srgb_path.stat().st_size,
-         "isp": pair.isp, "project_isp": pair.project_isp,
-         "render_seconds": round(pair.seconds, 3), "cache_key": key}
-  return doc, raw_path
+  doc = manifest.make_entry(
+    name=src.name, camera=entry.camera, split=entry.split, raw=raw_rel, srgb=srgb_rel,
+    height=h, width=w, crop=pair.crop, full_size=src.raw_rgb.shape[:2],
+    jpeg_quality=variant.jpeg_quality, srgb_bytes=(root / srgb_rel).stat().st_size,
+    isp=pair.isp, project_isp=pair.project_isp,
+    source=str(entry.path), camera_model=src.camera, kind=src.kind, source_facts=src.meta,
+    render_seconds=round(pair.seconds, 3), cache_key=key)
+  return doc, root / raw_rel
 
 
 def _check_tools(isps: Collection[str]) -> None:
@@ -342,8 +318,8 @@ def render_variants(entries: Sequence[SplitEntry], work: str | os.PathLike,
   """
   work = pathlib.Path(work)
   roots = {v.name: work / v.name for v in variants}
-  old = {v.name: _read_manifest_entries(roots[v.name]) for v in variants}
-  cached = {v.name: _reusable(roots[v.name], old[v.name]) for v in variants}
+  cached = {v.name: _reusable(roots[v.name], manifest.read_entries(roots[v.name], strict=False))
+            for v in variants}
   done: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
   todo: list[tuple[SplitEntry, list[Variant]]] = []
   for entry in entries:
@@ -366,29 +342,13 @@ def render_variants(entries: Sequence[SplitEntry], work: str | os.PathLike,
         pair = render_pair(src, isp, crop, tmp)
       raw_file = None
       for v in (v for v in need if v.isp == isp):
-        doc, raw_file = _write_variant(roots[v.name], entry, v, src.name, pair,
-                                       src.raw_rgb.shape[:2], raw_file, _cache_key(entry, v, crop))
+        doc, raw_file = _write_variant(roots[v.name], entry, v, src, pair, raw_file,
+                                       _cache_key(entry, v, crop))
         done[v.name].append(doc)
   for v in variants:
-    _write_manifest(roots[v.name], v, old[v.name], done[v.name])
+    manifest.merge_manifest(roots[v.name], done[v.name], {
+      "variant": v.name, "isp": v.isp, "jpeg_quality": v.jpeg_quality or None})
   return roots
-
-
-def _write_manifest(root: pathlib.Path, variant: Variant, old: list[dict[str, Any]],
-                    current: list[dict[str, Any]]) -> None:
-  """This run's entries plus the earlier ones for other files (atomic)."""
-  paths = {e["raw"] for e in current}
-  kept = [e for e in old if e.get("raw") not in paths]
-  doc = {"format": _FORMAT, "variant": variant.name, "isp": variant.isp,
-         "jpeg_quality": variant.jpeg_quality or None, "images": kept + current}
-  images.atomic_write_bytes(root / "manifest.json", (json.dumps(doc, indent=1) + "\n").encode())
-
-
-def _manifest_images(root: pathlib.Path) -> list[dict[str, Any]]:
-  try:
-    return json.loads((root / "manifest.json").read_text())["images"]
-  except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-    raise InputError(f"{root}: no readable benchmark manifest ({e})") from e
 
 
 def split_pairs(root: str | os.PathLike, split: str,
@@ -406,23 +366,6 @@ def split_pairs(root: str | os.PathLike, split: str,
   """
   root = pathlib.Path(root)
   pairs = [ImagePair(str(root / e["raw"]), str(root / e["srgb"]), e["name"], e["camera"])
-           for e in _manifest_images(root)
+           for e in manifest.read_entries(root)
            if e["split"] == split and (sources is None or e.get("source") in sources)]
   return sorted(pairs, key=lambda p: (p.camera, p.name))
-
-
-def project_isp_params(root: str | os.PathLike, name: str) -> pipeline.IspParams:
-  """The project ISP's parameters of image `name` of a rendered variant: the ISP that made
-  a project variant's sRGB, and for a third-party variant the one the naive inverse
-  (wrongly) inverts.
-
-  Raises:
-    InputError: no readable manifest, or no single entry with parameters for `name`.
-  """
-  found = [e for e in _manifest_images(pathlib.Path(root)) if e.get("name") == name]
-  if len(found) != 1:
-    raise InputError(f"{root}: {len(found)} manifest entries named {name!r} (need exactly one)")
-  try:
-    return pipeline.IspParams.from_dict(found[0].get("project_isp") or found[0]["isp"])
-  except (KeyError, TypeError, ValueError) as e:
-    raise InputError(f"{root}: entry {name!r} has no project ISP parameters ({e})") from e

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import os
 import pathlib
 from collections.abc import Callable, Sequence
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from r2lcm_jax.benchmark.bd_rate import BdResult, bd_psnr, bd_rate
 from r2lcm_jax.benchmark.runs import ROW_FIELDS, Row
+from r2lcm_jax.io.atomic import atomic_path
 
 __all__ = ["Mean", "means", "pareto", "is_r2lcm", "r2lcm_methods", "write_rows_csv",
            "read_rows_csv", "markdown_tables", "per_image_tables", "variant_table",
@@ -76,12 +76,10 @@ def pareto(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def write_rows_csv(path: pathlib.Path, rows: Sequence[Row]) -> None:
   """Every measurement, one row each (atomic)."""
-  tmp = path.with_name(f".{path.name}.tmp")
-  with open(tmp, "w", newline="") as f:
+  with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(ROW_FIELDS)
     w.writerows([[getattr(r, k) for k in ROW_FIELDS] for r in rows])
-  os.replace(tmp, path)
 
 
 def read_rows_csv(path: pathlib.Path) -> list[Row]:
@@ -268,10 +266,9 @@ def rd_figure(path: pathlib.Path, rows: Sequence[Row], variant: str, label: str,
   axes[0][-1].legend(fontsize=7, loc="best")
   fig.suptitle(f"Rate-distortion, sRGB = {label}")
   fig.tight_layout()
-  tmp = path.with_name(f".{path.name}.tmp.png")
-  fig.savefig(tmp, dpi=90)
+  with atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=90)
   plt.close(fig)
-  os.replace(tmp, path)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,7 +33,9 @@ _DROPS = flags.DEFINE_string("drop_steps", "0,1,2,3", "drop_steps values (gamma 
 _GAMMAS = flags.DEFINE_string("gammas", "0", "gamma values (drop_steps = 0).")
 _MAX = flags.DEFINE_integer("max_images", 0, "Evaluate at most this many images (0: all).")
 _ERROR_MAX = flags.DEFINE_float("error_max", 0.01, "Upper end of the error-map colour scale.")
-_BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy coder.")
+_BACKEND = flags.DEFINE_enum(
+  "backend", "auto", ["auto", "native", "jax", "numpy", "tfc"],
+  "Entropy coder (auto: native on a CPU, jax on an accelerator; same bytes).")
 _GATE = define_gate_tile()
 
 

@@ -30,13 +30,13 @@ import numpy as np
 from tqdm import tqdm
 
 from r2lcm_jax import metrics
-from r2lcm_jax.baselines.naive_inverse import params_from_manifest
 from r2lcm_jax.codec import codec, residual_gate
 from r2lcm_jax.codec.runner import ModelRunner
+from r2lcm_jax.data.manifest import params_from_manifest
 from r2lcm_jax.data.nus import ImagePair, load_pair
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.errors import InputError
-from r2lcm_jax.io import images
+from r2lcm_jax.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from r2lcm_jax.models import isp_base
 
 __all__ = ["RateSetting", "ImageResult", "evaluate_pairs", "error_map_figure", "score_pair",
@@ -115,10 +115,9 @@ def error_map_figure(path: pathlib.Path, srgb: np.ndarray, x: np.ndarray, x_hat:
   for ax in axes:
     ax.axis("off")
   fig.tight_layout()
-  tmp = path.with_name(f".{path.name}.tmp.png")
-  fig.savefig(tmp, dpi=100)
+  with atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=100)
   plt.close(fig)
-  os.replace(tmp, path)
 
 
 def rd_figure(path: pathlib.Path, rows: Sequence[ImageResult]) -> None:
@@ -145,10 +144,9 @@ def rd_figure(path: pathlib.Path, rows: Sequence[ImageResult]) -> None:
   ax.legend()
   ax.set_title("R2LCM rate-distortion (real bitstreams)")
   fig.tight_layout()
-  tmp = path.with_name(f".{path.name}.tmp.png")
-  fig.savefig(tmp, dpi=120)
+  with atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=120)
   plt.close(fig)
-  os.replace(tmp, path)
 
 
 def _means(rows: Sequence[ImageResult]) -> dict[RateSetting, dict[str, float]]:
@@ -161,12 +159,10 @@ def _means(rows: Sequence[ImageResult]) -> dict[RateSetting, dict[str, float]]:
 
 
 def _write_csv(path: pathlib.Path, header: list[str], rows: list[list]) -> None:
-  tmp = path.with_name(f".{path.name}.tmp")
-  with open(tmp, "w", newline="") as f:
+  with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(header)
     w.writerows(rows)
-  os.replace(tmp, path)
 
 
 def write_reports(out_dir: pathlib.Path, rows: Sequence[ImageResult]) -> dict:
@@ -187,9 +183,7 @@ def write_reports(out_dir: pathlib.Path, rows: Sequence[ImageResult]) -> dict:
       f"{m['bpp_metadata']:.4f} | {m['bpp_with_srgb']:.4f} | "
       f"{m['encode_network_s']:.2f}/{m['encode_coding_s']:.2f} | "
       f"{m['decode_network_s']:.2f}/{m['decode_coding_s']:.2f} |")
-  tmp = out_dir / ".summary.md.tmp"
-  tmp.write_text("\n".join(lines) + "\n")
-  os.replace(tmp, out_dir / "summary.md")
+  atomic_write_text(out_dir / "summary.md", "\n".join(lines) + "\n")
   rd_figure(out_dir / "rd_curves.png", rows)
   return means
 
@@ -201,7 +195,7 @@ def evaluate_pairs(
   out_dir: str | os.PathLike,
   *,
   settings: Sequence[RateSetting] = (RateSetting(),),
-  backend: str = "jax",
+  backend: str = "auto",
   error_max: float = 0.01,
   manifest: str | os.PathLike | None = None,
   gate: residual_gate.GateSpec | None = None,
@@ -230,7 +224,7 @@ def evaluate_pairs(
       enc = codec.compress_image(x, s, runner, tables, drop_steps=setting.drop_steps,
                                  gamma=setting.gamma, backend=backend, isp=isp, gate=gate)
       path = out / "bitstreams" / f"{pair.camera}_{pair.name}_{setting.tag}.r2lcm"
-      images.atomic_write_bytes(path, enc.data)
+      atomic_write_bytes(path, enc.data)
       data = path.read_bytes()
       dec = codec.decompress_image(s, data, runner, tables)
       psnr, ssim = score_pair(x, dec.raw)

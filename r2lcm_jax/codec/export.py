@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import sys
 
 import numpy as np
 
 from r2lcm_jax.codec.checkpoint import CodecCheckpoint, save_checkpoint
 from r2lcm_jax.errors import CheckpointError, R2lcmError
+from r2lcm_jax.io.atomic import atomic_dir
 from r2lcm_jax.models.config import R2LCMConfig
 
 __all__ = ["export_run", "read_run_params"]
@@ -75,20 +75,11 @@ def export_run(workdir: str | os.PathLike, out: str | os.PathLike, *, step: int 
 
   params, config, _ = read_run_params(workdir, step)
   profile = from_raw(read_raw(profile_from)) if profile_from else None
-  dest = pathlib.Path(out)
-  tmp = dest.with_name(f".{dest.name}.tmp")
-  shutil.rmtree(tmp, ignore_errors=True)
-  tmp.mkdir(parents=True)
-  try:
+  with atomic_dir(out) as tmp:
     save_checkpoint(tmp, params, config)
     if profile is not None:
       save_profile(tmp / PROFILE_FILE, profile)
-    if dest.exists():
-      shutil.rmtree(dest)
-    os.replace(tmp, dest)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
-  return load_checkpoint(dest)
+  return load_checkpoint(out)
 
 
 def main(argv: list[str]) -> None:

@@ -17,11 +17,11 @@ import pathlib
 
 import numpy as np
 
-from r2lcm_jax.baselines.naive_inverse import params_from_manifest
 from r2lcm_jax.codec import codec
 from r2lcm_jax.codec.checkpoint import CodecCheckpoint, load_checkpoint
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.coding import bitstream
+from r2lcm_jax.data.manifest import params_from_manifest
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.errors import InputError, ShapeMismatchError
 from r2lcm_jax.io import images
@@ -222,7 +222,7 @@ def encode_file(
   jpeg_quality: int = 0,
   drop_steps: int = 0,
   gamma: float = 0.0,
-  backend: str = "jax",
+  backend: str = "auto",
   manifest: str | None = None,
   gate_tile: int | None = None,
 ) -> EncodedFiles:

@@ -35,7 +35,7 @@ import concurrent.futures
 
 import numpy as np
 
-from r2lcm_jax.coding.backends import CoderBackend
+from r2lcm_jax.coding.backend_api import CoderBackend
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.errors import BitstreamError
 

@@ -32,7 +32,7 @@ import threading
 
 import numpy as np
 
-from r2lcm_jax.coding.backends import CODER_TFC, CoderBackend
+from r2lcm_jax.coding.backend_api import CODER_TFC, CoderBackend
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.errors import BitstreamError, CoderBackendError
 

@@ -1,1 +1,2 @@
-"""Datasets: NUS / INTEL-TAU readers, synthetic scenes, grain pipelines."""
+"""Datasets: NUS / INTEL-TAU readers, render inputs and `r2lcm render`'s writer, the
+dataset manifest, synthetic scenes, grain pipelines."""

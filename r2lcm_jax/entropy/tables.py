@@ -39,6 +39,7 @@ import numpy as np
 from scipy import special
 
 from r2lcm_jax.errors import CheckpointError
+from r2lcm_jax.io.atomic import atomic_path
 
 __all__ = [
   "CodingTables",
@@ -215,10 +216,8 @@ def build_gaussian_tables(
 
 
 def save_tables(path: str | os.PathLike, tables: CodingTables) -> None:
-  """Writes `tables` (+ fingerprint) to an `.npz` file atomically (temp + os.replace)."""
-  path = pathlib.Path(path)
-  tmp = path.with_name(path.name + ".tmp")
-  with open(tmp, "wb") as f:
+  """Writes `tables` (+ fingerprint) to an `.npz` file atomically (`io.atomic`)."""
+  with atomic_path(path) as tmp, open(tmp, "wb") as f:
     np.savez(
       f,
       cdf=tables.cdf, cdf_length=tables.cdf_length, offset=tables.offset,
@@ -226,7 +225,6 @@ def save_tables(path: str | os.PathLike, tables: CodingTables) -> None:
       precision=np.int32(tables.precision), tail_mass=np.float64(tables.tail_mass),
       fingerprint=np.frombuffer(tables.fingerprint, np.uint8),
     )
-  os.replace(tmp, path)
 
 
 def load_tables(path: str | os.PathLike) -> CodingTables:

@@ -1,1 +1,2 @@
-"""File input/output: camera RAWs (rawpy), 8/16-bit PNG, 16-bit TIFF, JPEG."""
+"""File input/output: camera RAWs (rawpy), 8/16-bit PNG, 16-bit TIFF, JPEG, DNG, and the
+atomic file writer every output goes through (`atomic`)."""

@@ -3,16 +3,14 @@
 16-bit RGB PNG (the NUS and INTEL-TAU raw-RGB files) is decoded and encoded with
 `imagecodecs` (Pillow truncates it to 8 bits); TIFF with `tifffile`; JPEG with Pillow
 at fixed settings (4:2:0 chroma subsampling, no optimisation) so the bytes are
-deterministic. Every writer writes a temporary file in the destination folder and then
-`os.replace`s it, so a failure never leaves a half-written output.
+deterministic. Every writer goes through `io.atomic.atomic_write_bytes`, so a failure
+never leaves a half-written output.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import pathlib
-import tempfile
 import zlib
 
 import imagecodecs
@@ -21,6 +19,7 @@ import tifffile
 from PIL import Image
 
 from r2lcm_jax.errors import ImageFormatError, InputError
+from r2lcm_jax.io.atomic import atomic_write_bytes
 
 __all__ = [
   "read_image",
@@ -29,7 +28,6 @@ __all__ = [
   "write_jpeg",
   "encode_jpeg",
   "decode_jpeg",
-  "atomic_write_bytes",
   "to_uint16",
   "to_uint8",
 ]
@@ -37,33 +35,6 @@ __all__ = [
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-
-
-def new_file_mode() -> int:
-  """Permission bits an ordinary `open(path, "w")` would give (0o666 minus the umask).
-
-  `tempfile.mkstemp` creates files with mode 0o600; atomic writers restore the usual
-  mode before renaming, so outputs are as readable as files written directly.
-  """
-  mask = os.umask(0)
-  os.umask(mask)
-  return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-  """Writes `data` to `path` through a temporary file and `os.replace`."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-    os.chmod(tmp, new_file_mode())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
 
 
 def _check_png_complete(data: bytes, path: str) -> None:

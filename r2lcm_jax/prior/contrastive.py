@@ -12,7 +12,7 @@ assembles every target embedding's raw from all reference pixels of the batch:
 the embeddings (raw 2x2-averaged). The loss is the L2 distance to the target raw; only
 the affinities are learned (the reference raw values are data).
 
-`create_contrastive_task` packages this as a `train.loop.Task`, so the project's loop
+`create_contrastive_task` packages this as a `train.task_api.Task`, so the project's loop
 (optimizer, plateau schedule, Orbax checkpoints with the grain iterator state, metric
 writer, resumption) trains it.
 """
@@ -34,7 +34,7 @@ from r2lcm_jax.prior.encoder import (
   half_resolution,
   init_encoder_params,
 )
-from r2lcm_jax.train.loop import Task
+from r2lcm_jax.train.task_api import Task
 
 __all__ = ["split_targets_references", "contrastive_loss_fn", "make_contrastive_iter",
            "create_contrastive_task"]

@@ -3,8 +3,8 @@
 Document: {"format": "r2lcm-prior-model", "version": 1,
 "encoder": {"config": {features, embed_dim}, "params": state dict},
 "reconstructor": {"config": {features, heads}, "params": state dict} or {}}.
-Written atomically; a missing, corrupt, foreign, other-version or shape-mismatched file
-raises CheckpointError.
+Written and read through `prior.param_doc` (atomic; a missing, corrupt, foreign,
+other-version or shape-mismatched file raises CheckpointError).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import serialization
 
 from r2lcm_jax.errors import CheckpointError
-from r2lcm_jax.io.images import atomic_write_bytes
 from r2lcm_jax.prior.encoder import PixelSearchEncoder
 from r2lcm_jax.prior.init import init_on_host
+from r2lcm_jax.prior.param_doc import read_param_doc, restore_params, write_param_doc
 from r2lcm_jax.prior.reconstructor import PriorReconstructor
 
 __all__ = ["PriorModel", "save_model", "load_model", "init_reconstructor_params"]
@@ -63,18 +62,7 @@ def save_model(path: str | os.PathLike, model: PriorModel) -> None:
     doc["reconstructor"] = {
       "config": {"features": model.reconstructor.features, "heads": model.reconstructor.heads},
       "params": serialization.to_state_dict(jax.device_get(model.reconstructor_params))}
-  atomic_write_bytes(path, serialization.msgpack_serialize(doc))
-
-
-def _restore(path, target, state, what):
-  try:
-    params = serialization.from_state_dict(target, state)
-  except (KeyError, TypeError, ValueError) as e:
-    raise CheckpointError(f"{path}: {what} parameters do not match the stored config ({e})") from e
-  got = jax.tree.map(lambda a: tuple(np.shape(a)), params)
-  if got != jax.tree.map(lambda a: tuple(a.shape), target):
-    raise CheckpointError(f"{path}: {what} parameter shapes do not match the stored config")
-  return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+  write_param_doc(path, doc)
 
 
 def load_model(path: str | os.PathLike, *, need_reconstructor: bool = False) -> PriorModel:
@@ -84,18 +72,7 @@ def load_model(path: str | os.PathLike, *, need_reconstructor: bool = False) -> 
     CheckpointError: see module doc, or no reconstructor when `need_reconstructor`.
   """
   path = pathlib.Path(path)
-  try:
-    data = path.read_bytes()
-  except OSError as e:
-    raise CheckpointError(f"{path}: cannot read PriorRAW model file ({e.strerror or e})") from e
-  try:
-    doc = serialization.msgpack_restore(data)
-  except Exception as e:  # msgpack raises several unrelated types on garbage
-    raise CheckpointError(f"{path}: not a PriorRAW model file ({type(e).__name__})") from e
-  if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
-    raise CheckpointError(f"{path}: not a PriorRAW model file")
-  if doc.get("version") != _VERSION:
-    raise CheckpointError(f"{path}: PriorRAW model file version {doc.get('version')} is not supported")
+  doc = read_param_doc(path, _FORMAT, _VERSION, "PriorRAW model")
   try:
     ecfg, rcfg = doc["encoder"]["config"], doc["reconstructor"].get("config")
     encoder = PixelSearchEncoder(features=int(ecfg["features"]), embed_dim=int(ecfg["embed_dim"]))
@@ -112,9 +89,9 @@ def load_model(path: str | os.PathLike, *, need_reconstructor: bool = False) -> 
                           "(`r2lcm prior train --stage reconstructor`)")
   key = jax.random.key(0)
   etarget = jax.eval_shape(lambda: encoder.init(key, jnp.zeros((1, 16, 16, 3)))["params"])
-  eparams = _restore(path, etarget, doc["encoder"]["params"], "encoder")
+  eparams = restore_params(path, etarget, doc["encoder"]["params"], "encoder")
   rparams = None
   if recon is not None:
     rtarget = jax.eval_shape(_reconstructor_init(recon, encoder.embed_dim), key)["params"]
-    rparams = _restore(path, rtarget, doc["reconstructor"]["params"], "reconstructor")
+    rparams = restore_params(path, rtarget, doc["reconstructor"]["params"], "reconstructor")
   return PriorModel(encoder, eparams, recon, rparams)

@@ -27,7 +27,7 @@ import numpy as np
 
 from r2lcm_jax.coding.fingerprint import sha256_fingerprint
 from r2lcm_jax.errors import CheckpointError
-from r2lcm_jax.io.images import atomic_write_bytes
+from r2lcm_jax.io.atomic import atomic_write_bytes
 
 __all__ = ["MAGIC", "VERSION", "Prior", "PriorFileError", "save_prior", "load_prior"]
 

@@ -4,7 +4,7 @@ Batches are random (sRGB, raw) patches of the training images (`data.pipeline.
 make_train_iter`, flips / rotations); the encoder's embeddings are computed in the step
 with its parameters held fixed (stop-gradient), the prior arrays are constants of the
 compiled step, and the loss is `reconstructor.l1_ssim_loss`. `create_reconstructor_task`
-packages this as a `train.loop.Task` for the project's loop.
+packages this as a `train.task_api.Task` for the project's loop.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from r2lcm_jax.prior.encoder import PixelSearchEncoder
 from r2lcm_jax.prior.model_file import init_reconstructor_params
 from r2lcm_jax.prior.prior_file import Prior
 from r2lcm_jax.prior.reconstructor import PriorReconstructor, l1_ssim_loss
-from r2lcm_jax.train.loop import Task
+from r2lcm_jax.train.task_api import Task
 
 __all__ = ["reconstructor_loss_fn", "create_reconstructor_task"]
 

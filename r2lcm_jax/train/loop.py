@@ -3,7 +3,8 @@
 Assembled from `create_*` pieces: mesh (`parallel`), optimizer (`optim`),
 plateau schedule (`schedule`), state (`state`), jitted steps (`step`), Orbax
 manager (`checkpoint`), TensorBoard writer (`metric_writer`), and a `Task`
-(model loss + train iterator + validation batches, `train.task`).
+(model loss + train iterator + validation batches: `train.task_api.Task`, the R2LCM
+one built by `train.task`).
 
 Per step `s -> s+1`: shard the host batch over the mesh, run the step; every
 `log_every_steps`, at checkpoints and at evaluations the pending metrics are
@@ -16,11 +17,10 @@ from the latest one and reaches bitwise the same parameters on CPU.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -32,33 +32,15 @@ from tqdm import tqdm
 
 from r2lcm_jax import parallel
 from r2lcm_jax.errors import ConfigError, TrainingDivergedError
+from r2lcm_jax.io.atomic import atomic_write_text
 from r2lcm_jax.train import checkpoint, metric_writer, optim, schedule, step
 from r2lcm_jax.train import state as state_lib
+from r2lcm_jax.train.task import create_task
+from r2lcm_jax.train.task_api import Task
 
-__all__ = ["Task", "INIT", "train_and_evaluate"]
+__all__ = ["INIT", "train_and_evaluate"]
 
 INIT = 3  # fold_in purpose of the parameter-initialisation key (0-2: see train.step)
-
-
-@dataclasses.dataclass
-class Task:
-  """What the loop trains, independent of how it was built.
-
-  Attributes:
-    init_params: `key -> params` (float32 pytree).
-    loss_fn: `(params, batch, rngs, training) -> (loss, metrics)`.
-    train_iter: checkpointable grain iterator of host batches (dicts of
-      (B_local, ...) arrays), endless.
-    val_batches: fixed host batches of the validation split (not the test split).
-    steps_per_epoch: training batches per pass over the data (for
-      `num_epochs` and per-epoch evaluation); 0 if unknown.
-  """
-
-  init_params: Callable[[jax.Array], Any]
-  loss_fn: step.LossFn
-  train_iter: Any
-  val_batches: Sequence[Mapping[str, np.ndarray]]
-  steps_per_epoch: int = 0
 
 
 def _resolve_steps(config: ml_collections.ConfigDict, task: Task) -> tuple[int, int]:
@@ -74,9 +56,7 @@ def _resolve_steps(config: ml_collections.ConfigDict, task: Task) -> tuple[int, 
 
 
 def _write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
-  tmp = workdir / "config.json.tmp"
-  tmp.write_text(config.to_json_best_effort(indent=2, sort_keys=True))
-  os.replace(tmp, workdir / "config.json")
+  atomic_write_text(workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True))
 
 
 def _mean_metrics(items: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -85,8 +65,13 @@ def _mean_metrics(items: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 
 
 def _evaluate(eval_step, params, batches, mesh) -> dict[str, float]:
-  """Mean of the eval metrics over the fixed validation batches."""
-  out = [eval_step(params, parallel.shard_batch(b, mesh), jnp.int32(i)) for i, b in enumerate(batches)]
+  """Mean of the eval metrics over the fixed validation batches.
+
+  Every process holds the same validation batches; each feeds its own slice of every
+  batch (`parallel.process_slice`), so a batch is evaluated once over all devices.
+  """
+  out = [eval_step(params, parallel.shard_batch(parallel.process_slice(b), mesh), jnp.int32(i))
+         for i, b in enumerate(batches)]
   return _mean_metrics(out)
 
 
@@ -107,7 +92,7 @@ def train_and_evaluate(
   """Trains (or resumes training) until `config.num_steps`.
 
   Args:
-    config: experiment config (see `experiments/configs/common.py`).
+    config: experiment config (see `r2lcm_jax/train/config.py`).
     workdir: output folder: `config.json`, `ckpt/`, TensorBoard events,
       `plugins/profile` traces.
     task: what to train; None builds the R2LCM task from `config`.
@@ -125,8 +110,6 @@ def train_and_evaluate(
   workdir.mkdir(parents=True, exist_ok=True)
   primary = jax.process_index() == 0
   if task is None:
-    from r2lcm_jax.train.task import create_task
-
     task = create_task(config)
   num_steps, eval_every = _resolve_steps(config, task)
   mesh = parallel.create_mesh(int(config.get("num_devices", 0)) or None)
@@ -162,7 +145,7 @@ def train_and_evaluate(
   )
   eval_step = jax.jit(step.make_eval_step(task.loss_fn, base_key), out_shardings=repl)
   start = int(state.step)
-  base_lr = jax.device_put(jnp.float32(config.optim.learning_rate), repl)
+  base_lr = parallel.replicate(np.float32(config.optim.learning_rate), mesh)
   pending: list[dict] = []
   profiling = False
   bar = tqdm(total=num_steps, initial=start, desc="train", dynamic_ncols=True, disable=not primary)
@@ -196,7 +179,7 @@ def train_and_evaluate(
         val = _evaluate(eval_step, state.params, task.val_batches, mesh)
         if not np.isfinite(val["loss"]):
           raise _diverged("validation loss", step_num, val, manager)
-        plateau = jax.device_put(sched.update(jax.device_get(state.plateau), val["loss"]), repl)
+        plateau = parallel.replicate(sched.update(jax.device_get(state.plateau), val["loss"]), mesh)
         state = state.replace(plateau=plateau)
         val["lr"] = float(schedule.PlateauSchedule.learning_rate(plateau, float(config.optim.learning_rate)))
         writer.write_scalars(step_num, {f"val/{k}": v for k, v in val.items()})

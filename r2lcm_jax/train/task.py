@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 
 from r2lcm_jax.errors import ConfigError
-from r2lcm_jax.train.loop import Task
+from r2lcm_jax.train.task_api import Task
 
 __all__ = ["create_model_and_loss", "create_validation_batches", "create_task"]
 
@@ -168,13 +168,13 @@ def _residual_pairs(data: ml_collections.ConfigDict, model_kwargs: Mapping[str, 
     return pairs
   if data.source != "nus":
     raise ConfigError("model.base='isp_inverse' needs rendered data with a manifest (data.source='nus')")
-  from r2lcm_jax.baselines.naive_inverse import params_from_manifest
+  from r2lcm_jax.data.manifest import params_from_manifest
   from r2lcm_jax.data.nus import ImagePair, load_pair
 
   out = []
   for p in pairs:
     assert isinstance(p, ImagePair)
-    isp = params_from_manifest(pathlib.Path(p.raw_path).parents[3] / "manifest.json", p.name)
+    isp = params_from_manifest(pathlib.Path(p.raw_path).parents[3], p.name)  # the dataset root
     raw, srgb = load_pair(p)  # base and residual are computed before any rotation
     base = isp_base.base_image(cfg, srgb, isp)
     out.append((isp_base.to_residual(cfg, raw, base), srgb))
@@ -210,7 +210,7 @@ def warm_start(init_params: Callable[[jax.Array], Any], folder: str) -> Callable
 
 
 def create_task(config: ml_collections.ConfigDict) -> Task:
-  """The R2LCM `Task` described by `config` (see experiments/configs/common.py).
+  """The R2LCM `Task` described by `config` (see r2lcm_jax/train/config.py).
 
   Training patches come from the grain pipeline (`data.pipeline`, official grid
   sampling `patch_size`/`patch_stride`); validation uses `data.val_split`
@@ -237,7 +237,8 @@ def create_task(config: ml_collections.ConfigDict) -> Task:
     store,
     patch_size=patch,
     batch_size=data.batch_size // num_processes,
-    seed=int(config.seed) + jax.process_index(),
+    seed=int(config.seed),
+    shard=(jax.process_index(), num_processes),
     augment=bool(data.augment),
     sampling="grid",
     stride=stride,

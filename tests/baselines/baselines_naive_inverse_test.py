@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from r2lcm_jax.baselines.base import Baseline, bits_per_pixel
-from r2lcm_jax.baselines.naive_inverse import NaiveInverseBaseline, params_from_manifest
-from r2lcm_jax.cli.render import render_inputs
+from r2lcm_jax.baselines.naive_inverse import NaiveInverseBaseline
 from r2lcm_jax.data import synthetic
+from r2lcm_jax.data.manifest import params_from_manifest
+from r2lcm_jax.data.render import render_inputs
 from r2lcm_jax.errors import BitstreamError, InputError
 from r2lcm_jax.isp import pipeline, stages
 
@@ -60,6 +61,7 @@ def test_params_come_from_the_render_manifest_of_a_real_image(real_data, tmp_pat
   with pytest.raises(InputError, match="not found"):
     params_from_manifest(tmp_path / "absent.json", "x")
   bad = tmp_path / "bad.json"
-  bad.write_text(json.dumps({"images": [{"name": "a", "isp": {"wb": [1, 1, 1]}}]}))
+  bad.write_text(json.dumps({"format": "r2lcm-dataset/1",
+                             "images": [{"name": "a", "isp": {"wb": [1, 1, 1]}}]}))
   with pytest.raises(InputError, match="no valid"):
     params_from_manifest(bad, "a")

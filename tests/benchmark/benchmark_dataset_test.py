@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from r2lcm_jax.baselines.naive_inverse import params_from_manifest
 from r2lcm_jax.benchmark import dataset
 from r2lcm_jax.benchmark.splits import plan_splits
+from r2lcm_jax.data.manifest import params_from_manifest, project_isp_params
 from r2lcm_jax.data.nus import load_pair
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.errors import ConfigError, InputError
@@ -100,7 +100,7 @@ def test_third_party_render_of_a_small_crop_into_the_dataset_layout(real_data, t
   assert os.path.samefile(png[0].raw_path, jpg[0].raw_path)  # one raw per ISP
   doc = json.loads((roots[variants[0].name] / "manifest.json").read_text())
   entry = doc["images"][0]
-  assert doc["isp"] == f"{tool}:default" and entry["isp"]["tool"] == tool
+  assert doc["last_run"]["isp"] == f"{tool}:default" and entry["isp"]["tool"] == tool
   # INTEL-TAU renders align to the whole 256x384 grid; the pair is its centre 64x96.
   assert entry["crop"] == [96, 144, 64, 96] and entry["full_size"] == [256, 384]
   src = load_source(plan[1].path)
@@ -110,7 +110,7 @@ def test_third_party_render_of_a_small_crop_into_the_dataset_layout(real_data, t
   assert np.abs(srgb * 255 - project).mean() > 1.0  # another ISP made it
   # The naive inverse of the wrong ISP gets the RAW's own project parameters; the
   # manifest's `isp` entry has none.
-  np.testing.assert_allclose(dataset.project_isp_params(roots[variants[0].name], src.name).wb,
+  np.testing.assert_allclose(project_isp_params(roots[variants[0].name], src.name).wb,
                              src.params.wb)
   with pytest.raises(InputError, match="no ISP stage parameters"):
     params_from_manifest(roots[variants[0].name] / "manifest.json", src.name)

@@ -149,8 +149,8 @@ def isp_checkpoint(tmp_path_factory):
 @pytest.mark.slow  # ~1 min of CLI runs for the ISP-known special case (`isp_known`)
 def test_isp_base_model_through_the_cli_uses_the_raw_or_manifest_isp(
     isp_checkpoint, real_data, tmp_path):
-  from r2lcm_jax.cli.render import render_inputs
   from r2lcm_jax.coding import bitstream
+  from r2lcm_jax.data.render import render_inputs
   from r2lcm_jax.isp.pipeline import IspParams
   from r2lcm_jax.models import isp_base
 
@@ -207,8 +207,8 @@ def fitted_checkpoint(tmp_path_factory):
                     reason="darktable-cli not installed (make isp-tools)")
 def test_third_party_srgb_refused_by_isp_models_and_coded_by_fitted_models(
     isp_checkpoint, fitted_checkpoint, real_data, tmp_path):
-  from r2lcm_jax.cli.render import render_inputs
   from r2lcm_jax.coding import bitstream
+  from r2lcm_jax.data.render import render_inputs
 
   src = real_data / "inteltau" / INTELTAU.format(2)
   ds = tmp_path / "dt"

@@ -21,12 +21,12 @@ import pytest
 
 from r2lcm_jax import demo
 from r2lcm_jax.codec.checkpoint import resolve_checkpoint
-from r2lcm_jax.data.sources import source_from_raw
 from r2lcm_jax.data.synthetic import synthetic_scene
 from r2lcm_jax.errors import ConfigError, InputError
 from r2lcm_jax.io.images import read_image
 from r2lcm_jax.io.raw import read_raw
 from r2lcm_jax.isp.external import darktable
+from r2lcm_jax.isp.source import source_from_raw
 from r2lcm_jax.models.params_io import CONFIG_FILE
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]

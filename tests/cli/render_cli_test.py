@@ -42,9 +42,12 @@ def test_canon_render_writes_16bit_raw_and_same_size_srgb_with_manifest(real_dat
   assert srgb.dtype == np.uint8 and srgb.shape == (1156, 1734, 3)
   manifest = json.loads((out / "manifest.json").read_text())
   (entry,) = manifest["images"]
-  assert entry["camera"] == "Canon EOS Kiss X4" and entry["crop"] == [0, 0, 1156, 1734]
+  assert manifest["format"] == "r2lcm-dataset/1"
+  assert entry["camera"] == "CanonEOSKissX4" and entry["camera_model"] == "Canon EOS Kiss X4"
+  assert entry["split"] == "test" and entry["crop"] == [0, 0, 1156, 1734]
   assert entry["isp"]["wb_source"] == "as_shot" and entry["isp"]["ccm_source"] == "file"
-  assert entry["source"]["black_level"] == [2056.0] * 4
+  assert entry["project_isp"] == entry["isp"]
+  assert entry["source_facts"]["black_level"] == [2056.0] * 4
   # As shot, the file's white balance leaves one uniform warm cast on the grey ramp.
   ratios = _grey_ratios(srgb)
   assert np.ptp(ratios[:, 0]) < 0.12 and ratios[:, 0].min() > 1.3, ratios
@@ -67,7 +70,7 @@ def test_canon_render_with_white_patch_balance_has_neutral_greys(real_data, tmp_
   np.testing.assert_allclose(ratios[:3, :2], 1.0, atol=0.06, err_msg=str(ratios))
   assert ratios[0, 2] > 100  # exposure 2 brightens the white patch (G ~74 as shot)
   entry = json.loads((out / "manifest.json").read_text())["images"][0]
-  assert entry["jpeg_quality"] == 95 and entry["jpeg_bytes"] > 10000
+  assert entry["jpeg_quality"] == 95 and entry["srgb_bytes"] > 10000
   assert entry["isp"]["wb_source"] == f"patch {WHITE_PATCH}"
 
 

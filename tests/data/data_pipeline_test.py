@@ -7,9 +7,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from r2lcm_jax.cli.render import render_inputs
 from r2lcm_jax.data import nus
 from r2lcm_jax.data.pipeline import PairStore, make_eval_iter, make_train_iter
+from r2lcm_jax.data.render import render_inputs
 from r2lcm_jax.data.synthetic import synthetic_pair
 from r2lcm_jax.errors import ConfigError
 
@@ -169,3 +169,17 @@ def test_grid_sampling_visits_every_official_window_once_per_epoch(synth_pairs):
                        if np.array_equal(synth_pairs[i][0][t:t + 32, left:left + 32], r)))
   assert sorted(seen) == sorted(map(tuple, grid.tolist()))
   assert seen != [tuple(g) for g in grid.tolist()]  # shuffled
+
+
+def test_process_shards_concatenate_to_the_single_process_batches(synth_pairs):
+  """Two processes with local batch 2 see exactly the batches of one process with 4."""
+  kw = dict(patch_size=16, seed=3, augment=True, num_threads=1)
+  whole = make_train_iter(synth_pairs, batch_size=4, **kw)
+  parts = [make_train_iter(synth_pairs, batch_size=2, shard=(i, 2), **kw) for i in range(2)]
+  for _ in range(7):  # several epochs of 5 images
+    expected = next(whole)
+    got = [next(p) for p in parts]
+    for key in ("raw", "srgb"):
+      np.testing.assert_array_equal(np.concatenate([g[key] for g in got]), expected[key])
+  with pytest.raises(ConfigError, match="shard"):
+    make_train_iter(synth_pairs, batch_size=2, shard=(2, 2), **kw)

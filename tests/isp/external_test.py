@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from r2lcm_jax.baselines.naive_inverse import params_from_manifest
-from r2lcm_jax.cli.render import render_inputs
+from r2lcm_jax.data.manifest import params_from_manifest
+from r2lcm_jax.data.render import render_inputs
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.errors import ConfigError, InputError
 from r2lcm_jax.io import dng

@@ -10,9 +10,9 @@ import jax
 import numpy as np
 import pytest
 
-from r2lcm_jax.baselines.naive_inverse import params_from_manifest
-from r2lcm_jax.cli.render import render_inputs
+from r2lcm_jax.data.manifest import params_from_manifest
 from r2lcm_jax.data.nus import find_pairs, load_pair
+from r2lcm_jax.data.render import render_inputs
 from r2lcm_jax.errors import ConfigError, InputError
 from r2lcm_jax.isp import pipeline
 from r2lcm_jax.train import task
@@ -39,7 +39,7 @@ def dataset(real_data, tmp_path_factory):
 
 
 def test_training_images_are_residuals_over_the_manifest_isp(dataset):
-  c = _config(f"root={dataset},camera=imx135,N=8,patch=32,batch=2,num_steps=2")
+  c = _config(f"root={dataset},camera=imx135,N=8,patch_size=32,batch_size=2,num_steps=2")
   pairs = task._image_pairs(c.data, "train", 0)
   out = task._residual_pairs(c.data, dict(c.model), pairs)
   assert len(out) == 2
@@ -54,7 +54,7 @@ def test_training_images_are_residuals_over_the_manifest_isp(dataset):
 
 
 def test_loss_measures_distortion_in_raw_units(dataset):
-  c = _config(f"root={dataset},camera=imx135,N=8,patch=32,batch=2,num_steps=2")
+  c = _config(f"root={dataset},camera=imx135,N=8,patch_size=32,batch_size=2,num_steps=2")
   t = task.create_task(c)
   params = t.init_params(jax.random.key(0))
   # A zero residual (g_s's last conv zeroed) reconstructs the naive inverse: the loss's
@@ -71,7 +71,7 @@ def test_loss_measures_distortion_in_raw_units(dataset):
 
 
 def test_isp_base_needs_a_manifest_and_real_data(dataset, tmp_path):
-  c = _config("N=8,patch=32,batch=2")
+  c = _config("N=8,patch_size=32,batch_size=2")
   c.data.source = "synthetic"
   with pytest.raises(ConfigError, match="needs rendered data"):
     task.create_task(c)
@@ -82,7 +82,7 @@ def test_isp_base_needs_a_manifest_and_real_data(dataset, tmp_path):
     dst.mkdir(parents=True)
     for f in src.iterdir():
       (dst / f.name).write_bytes(f.read_bytes())
-  c = _config(f"root={bare},camera=imx135,N=8,patch=32,batch=2")
+  c = _config(f"root={bare},camera=imx135,N=8,patch_size=32,batch_size=2")
   with pytest.raises(InputError, match="manifest not found"):
     task._residual_pairs(c.data, dict(c.model), find_pairs(bare, "train", "imx135"))
 
@@ -95,7 +95,7 @@ def test_several_roots_train_on_their_union_with_their_own_manifests(dataset, re
   files = sorted((real_data / "inteltau").glob("*_00[12]_*.png"))
   render_inputs([str(files[0])], other, camera="imx135", split="train", jpeg_quality=0,
                 tone_strength=0.3, progress=False)
-  c = _config("N=8,patch=32,batch=2,camera=imx135")
+  c = _config("N=8,patch_size=32,batch_size=2,camera=imx135")
   c.data.root = os.pathsep.join([str(dataset), str(other)])
   pairs = task._image_pairs(c.data, "train", 0)
   assert [p.srgb_path.endswith(".jpg") for p in pairs] == [True, True, False]

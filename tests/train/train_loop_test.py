@@ -104,7 +104,7 @@ def test_reference_run_writes_metrics_profile_and_the_loss_goes_down(reference):
 
 
 def test_four_devices_give_the_one_device_loss_on_the_same_global_batch(tmp_path, env, reference):
-  r = _train(env, tmp_path, "devices=4,num_steps=3")
+  r = _train(env, tmp_path, "num_devices=4,num_steps=3")
   assert r.returncode == 0, r.stderr[-4000:]
   four = [v for _, v in read_scalar_events(tmp_path)["train/loss"]]
   one = [v for _, v in read_scalar_events(reference)["train/loss"]][:3]

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from r2lcm_jax.data.sources import SourceImage
 from r2lcm_jax.isp.external import alignment, darktable, rawtherapee, source_dng
 from r2lcm_jax.isp.external.styles import get_style, style_names
 from r2lcm_jax.isp.external.tools import ToolNotFoundError
+from r2lcm_jax.isp.source import SourceImage
 
 __all__ = ["ExternalRender", "render_external", "get_style", "style_names", "ToolNotFoundError"]
 

@@ -22,11 +22,11 @@ import pathlib
 
 import numpy as np
 
-from r2lcm_jax.data.sources import SourceImage
 from r2lcm_jax.errors import InputError
 from r2lcm_jax.io import dng
 from r2lcm_jax.io.halide import read_bayer_png
 from r2lcm_jax.io.raw import SRGB_FROM_XYZ, camera_slug
+from r2lcm_jax.isp.source import SourceImage
 
 __all__ = ["raw_file_for", "linear_dng_metadata"]
 
