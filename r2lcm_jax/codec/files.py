@@ -97,7 +97,7 @@ class EncoderInputs:
 
 
 def sensor_layout_for(src, alignment: dict | None, shape: tuple[int, ...]) -> SensorLayout:
-  """The sensor layout of a loaded source (`data.sources.SourceImage`) as the encoder codes it.
+  """The sensor layout of a loaded source (`isp.source.SourceImage`) as the encoder codes it.
 
   A Bayer source (camera RAW, Bayer PNG) whose raw-RGB is coded in sensor orientation
   (no alignment, or an alignment that only cuts it) with even sides keeps its CFA,
