@@ -10,6 +10,14 @@ Data loading is excluded (measured by the data pipeline's own benchmark).
   .venv/bin/r2lcm bench train                 # default: batch 8 of 256x256, 20 steps
   .venv/bin/r2lcm bench train --quick         # short CPU run: 3 timed steps
   .venv/bin/r2lcm bench train --bf16          # bfloat16 compute (accelerators)
+  .venv/bin/r2lcm bench train --batch_size 2 --steps 3 --official_repo ../official
+      # side by side with the official PyTorch code (needs torch): timed steps alternate
+      # ours / theirs on the same batch shape and thread count, and the JSON gains
+      # `official_step_ms` and `speedup` (official step time / ours)
+  .venv/bin/r2lcm bench train --quick --profile prof_dir   # + jax.profiler trace of one
+      # step and its top XLA ops (by self time) printed
+
+XLA flags are taken from the environment (`XLA_FLAGS`) and reported in the JSON.
 """
 
 from __future__ import annotations
@@ -35,11 +43,38 @@ _QUICK = flags.DEFINE_bool("quick", False, "Short run: 3 timed steps, 1 warm-up.
 _BF16 = flags.DEFINE_bool("bf16", False, "bfloat16 compute dtype (params stay float32).")
 _DEVICES = flags.DEFINE_integer("devices", 0, "Data-parallel devices (0 = all).")
 _JSON = flags.DEFINE_string("json", "", "Also write the result as JSON to this file.")
+_OFFICIAL = flags.DEFINE_string(
+  "official_repo", "", "Checkout of the official PyTorch R2LCM: time it in the same run.")
+_OFFICIAL_THREADS = flags.DEFINE_integer(
+  "official_threads", 0, "torch threads for the official code (0 = the CPUs this process "
+  "may use, as XLA:CPU).")
+_PROFILE = flags.DEFINE_string(
+  "profile", "", "Trace one extra step with jax.profiler into this folder and print its "
+  "top XLA ops.")
+_TOP = flags.DEFINE_integer("profile_top", 25, "Ops listed from the profile.")
+
+
+def _load_sibling(name: str):
+  """Imports experiments/<name>.py by path (experiments is not a package)."""
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(f"r2lcm_experiments_{name}",
+                                                os.path.join(_HERE, f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _threads() -> int:
+  return _OFFICIAL_THREADS.value or len(os.sched_getaffinity(0))
 
 
 def main(argv: list[str]) -> None:
   """Runs the benchmark and prints one result line."""
   del argv
+  official = None
+  if _OFFICIAL.value:  # fail fast (bad path, no torch) before compiling anything
+    official = _load_sibling("official_torch").load_official(_OFFICIAL.value, _threads())
   from r2lcm_jax import parallel
   from r2lcm_jax.train import optim, schedule, state, step, task
 
@@ -74,11 +109,21 @@ def main(argv: list[str]) -> None:
   for _ in range(warmup):
     train_state, metrics = compiled(train_state, batch, base_lr)
   jax.block_until_ready(train_state)
-  t0 = time.perf_counter()
-  for _ in range(steps):
+  raw_np = np.asarray(srgb**2.2, np.float32)
+  official_s, official_loss = [], None
+  if official is not None:
+    for _ in range(warmup):
+      official.train_step(raw_np, srgb)
+  ours_s = []
+  for _ in range(steps):  # ours and theirs alternate, so both see the same machine load
+    t0 = time.perf_counter()
     train_state, metrics = compiled(train_state, batch, base_lr)
-  jax.block_until_ready((train_state, metrics))
-  elapsed = time.perf_counter() - t0
+    jax.block_until_ready((train_state, metrics))
+    ours_s.append(time.perf_counter() - t0)
+    if official is not None:
+      seconds, official_loss = official.train_step(raw_np, srgb)
+      official_s.append(seconds)
+  elapsed = sum(ours_s)
   result = {
     "backend": jax.default_backend(),
     "device": jax.devices()[0].device_kind,
@@ -91,8 +136,41 @@ def main(argv: list[str]) -> None:
     "patches_per_s": round(_BATCH.value * steps / elapsed, 2),
     "timed_steps": steps,
     "final_loss": float(metrics["loss"]),
+    "step_s_each": [round(s, 2) for s in ours_s],
+    "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    "loadavg": _loadavg(),
   }
+  if official is not None:
+    result.update(
+      official_step_ms=round(1e3 * sum(official_s) / steps, 1),
+      official_step_s_each=[round(s, 2) for s in official_s],
+      official_threads=official.threads,
+      official_final_loss=official_loss,
+      official_stubbed_imports=official.stubbed,
+      speedup=round(sum(official_s) / elapsed, 3),
+    )
+  if _PROFILE.value:
+    result["profile_top"] = _profile(compiled, train_state, batch, base_lr)
   print(json.dumps(result))
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump(result, f, indent=2)
+
+
+def _loadavg() -> str:
+  try:
+    with open("/proc/loadavg") as f:
+      return " ".join(f.read().split()[:3])
+  except OSError:
+    return ""
+
+
+def _profile(compiled, train_state, batch, base_lr) -> list:
+  """Traces one step, prints and returns the top XLA ops by self time."""
+  profile_ops = _load_sibling("profile_ops")
+  with jax.profiler.trace(_PROFILE.value, create_perfetto_trace=True):
+    out = compiled(train_state, batch, base_lr)
+    jax.block_until_ready(out)
+  rows = profile_ops.top_ops(_PROFILE.value, _TOP.value, hlo_text=compiled.as_text())
+  print(profile_ops.format_table(rows))
+  return rows

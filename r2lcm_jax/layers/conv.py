@@ -8,6 +8,16 @@
   any channel reordering.
 * Initialisation matches PyTorch's default (kaiming-uniform with a=sqrt(5)):
   weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_ch * k * k.
+
+Speed (XLA:CPU, see experiments/results/train_speed.md): a reflect-padded conv is the
+convolution with its own zero padding plus a correction computed from the padding ring
+only (thin strips, added onto the border outputs). Materialising `jnp.pad(...,
+"reflect")` of the whole tensor and convolving it with VALID padding gives the same
+numbers (up to float summation order) but costs a full copy forward and a slower
+gradient backward; zero-padded convs likewise pass the padding to the convolution.
+1x1 convs are matrix products (`einsum`): inside the context model's `scan` loops XLA:CPU
+runs the gradients of convolutions with a slow generic loop (20x slower than the same
+convolutions outside a loop), but dots at full speed.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["Conv", "SubpelConv", "pixel_shuffle", "torch_uniform_init", "leaky_relu"]
 
@@ -39,15 +50,75 @@ def leaky_relu(x: jax.Array) -> jax.Array:
   return jax.nn.leaky_relu(x, negative_slope=0.01)
 
 
-def _pad(x: jax.Array, p: int, mode: str) -> jax.Array:
+_DN = ("NHWC", "HWIO", "NHWC")
+
+
+def _conv(x: jax.Array, kernel: jax.Array, stride: tuple[int, int], padding) -> jax.Array:
+  return jax.lax.conv_general_dilated(x, kernel, stride, padding, dimension_numbers=_DN)
+
+
+def _reflect_index(n: int, p: int, rows: np.ndarray) -> np.ndarray:
+  """Source index of padded positions `rows` (0..n+2p-1) under reflect padding p."""
+  j = rows - p
+  j = np.where(j < 0, -j, j)
+  return np.where(j > n - 1, 2 * (n - 1) - j, j).astype(np.int32)
+
+
+def _edge_outputs(n: int, k: int, s: int, p: int) -> tuple[int, int]:
+  """Numbers of leading / trailing outputs along an axis whose window reads padding."""
+  n_out = (n + 2 * p - k) // s + 1
+  lead = sum(1 for i in range(n_out) if i * s < p)
+  trail = sum(1 for i in range(lead, n_out) if i * s + k - 1 > n + p - 1)
+  return lead, trail
+
+
+def _pad_only(x: jax.Array, axis: int, pos: np.ndarray, p: int, other: str) -> jax.Array:
+  """Padded positions `pos` along `axis` (1 or 2) with the real ones set to zero.
+
+  Positions < p or >= n + p (the padding) hold their reflect-padded values, the others
+  0; the other spatial axis is padded by p with `other` ("reflect" or "zero").
+  """
+  n = x.shape[axis]
+  strip = jnp.take(x, jnp.asarray(_reflect_index(n, p, pos)), axis=axis)
+  is_pad = ((pos < p) | (pos >= n + p)).astype(x.dtype)
+  shape = [1, 1, 1, 1]
+  shape[axis] = len(pos)
+  strip = strip * jnp.asarray(is_pad).reshape(shape)
+  widths = [(0, 0)] * 4
+  widths[3 - axis] = (p, p)
+  return jnp.pad(strip, widths, mode="reflect") if other == "reflect" else jnp.pad(strip, widths)
+
+
+def _reflect_conv(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+  """VALID conv of reflect-padded x (pad k // 2), without padding the whole tensor.
+
+  conv(reflect_pad(x)) = conv(zero_pad(x)) + conv(reflect_pad(x) - zero_pad(x)); the
+  difference is non-zero only on the padding ring, so the second term is a few thin
+  convolutions: the padded rows (full padded width, corners included) and the padded
+  columns (real rows only), added onto the output rows / columns that read them.
+  x (B, H, W, Ci), kernel (k, k, Ci, Co) -> (B, ceil(H/s), ceil(W/s), Co).
+  """
+  k, s = kernel.shape[0], stride
+  p = k // 2
+  h, w = x.shape[1], x.shape[2]
   if p == 0:
-    return x
-  widths = ((0, 0), (p, p), (p, p), (0, 0))
-  if mode == "reflect":
-    return jnp.pad(x, widths, mode="reflect")
-  if mode == "zero":
-    return jnp.pad(x, widths)
-  raise ValueError(f"unknown padding mode {mode!r}")
+    return _conv(x, kernel, (s, s), "VALID")
+  if min(h, w) <= p + 1:  # strips would be most of the tensor: pad it whole
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+    return _conv(xp, kernel, (s, s), "VALID")
+  y = _conv(x, kernel, (s, s), ((p, p), (p, p)))
+  ho, wo = y.shape[1], y.shape[2]
+  for axis, n, n_out, other in ((1, h, ho, "reflect"), (2, w, wo, "zero")):
+    lead, trail = _edge_outputs(n, k, s, p)
+    for first, count in ((0, lead), (n_out - trail, trail)):
+      if count == 0:
+        continue
+      pos = np.arange(first * s, (first + count - 1) * s + k)
+      delta = _conv(_pad_only(x, axis, pos, p, other), kernel, (s, s), "VALID")
+      widths = [(0, 0)] * 4
+      widths[axis] = (first, n_out - first - count)
+      y = y + jnp.pad(delta.astype(y.dtype), widths)
+  return y
 
 
 class Conv(nn.Module):
@@ -85,14 +156,17 @@ def _conv_params(
   init = torch_uniform_init(cin * k * k)
   kernel = mdl.param("kernel", init, (k, k, cin, features), mdl.param_dtype)
   bias = mdl.param("bias", init, (features,), mdl.param_dtype)
-  x = _pad(x.astype(mdl.dtype), k // 2, padding)
-  y = jax.lax.conv_general_dilated(
-    x,
-    kernel.astype(mdl.dtype),
-    window_strides=(stride, stride),
-    padding="VALID",
-    dimension_numbers=("NHWC", "HWIO", "NHWC"),
-  )
+  x = x.astype(mdl.dtype)
+  kernel = kernel.astype(mdl.dtype)
+  if k == 1:  # a matrix product per pixel (see the module doc)
+    y = jnp.einsum("bhwi,io->bhwo", x[:, ::stride, ::stride], kernel[0, 0])
+  elif padding == "reflect":
+    y = _reflect_conv(x, kernel, stride)
+  elif padding == "zero":
+    p = k // 2
+    y = _conv(x, kernel, (stride, stride), ((p, p), (p, p)))
+  else:
+    raise ValueError(f"unknown padding mode {padding!r}")
   return y + bias.astype(mdl.dtype)
 
 
