@@ -1,7 +1,7 @@
 """`r2lcm bench codec`: encode/decode time and memory of one large image.
 
     .venv/bin/r2lcm bench codec --height 2920 --width 4386 [--checkpoint CKPT]
-        [--backend jax] [--tile 128] [--out experiments/results/codec_timing.md]
+        [--backend auto] [--tile 128] [--out experiments/results/codec_timing.md]
 
 Times `compress_image` and `decompress_image` of one image of the paper's timing size
 (2920x4386, 12.8 MP), split into network (compiled model calls) and entropy coding,
@@ -12,10 +12,23 @@ and coding time depends on it only through the number of bits.
 
 The input is a synthetic RAW scene rendered through the project's ISP (a real frame of
 that size is not available offline: the GoPro HERO7 frames are 3000x4000).
+
+Side by side with the official PyTorch code (needs torch; nothing of it is copied):
+
+    .venv/bin/r2lcm bench codec --height 2920 --width 4386 --repeats 1 \
+        --official_repo ../official [--official_threads 2] [--json out.json]
+
+After our compiling pass and an untimed official pass, each repetition runs our
+encode, the official encoder-side networks, our decode and the official decoder-side
+networks (`official_torch.py`: the same network calls as our codec on the whole padded
+image, eval mode, no entropy coding), and reports the network times and their ratio
+(official / ours).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import resource
 import time
 
@@ -34,11 +47,33 @@ from r2lcm_jax.models.param_init import init_params
 _H = flags.DEFINE_integer("height", 2920, "Image height.")
 _W = flags.DEFINE_integer("width", 4386, "Image width.")
 _CKPT = flags.DEFINE_string("checkpoint", None, "Codec checkpoint (default: random N=64).")
-_BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy coder.")
+_BACKEND = flags.DEFINE_enum(
+  "backend", "auto", ["auto", "native", "jax", "numpy", "tfc"],
+  "Entropy coder of the encoder and the decoder (auto: native on a CPU, jax on a GPU).")
 _TILE = flags.DEFINE_integer("tile", codec.DEFAULT_TILE, "Tile core in latent pixels.")
 _REPEATS = flags.DEFINE_integer(
   "repeats", 1, "Timed repetitions after the first (compiling) pass; 0 reports the first.")
 _OUT = flags.DEFINE_string("out", None, "Append a markdown table to this file.")
+_OFFICIAL = flags.DEFINE_string(
+  "official_repo", "", "Checkout of the official PyTorch R2LCM: time its networks too.")
+_OFFICIAL_THREADS = flags.DEFINE_integer(
+  "official_threads", 0, "torch threads (0 = the CPUs this process may use, as XLA:CPU).")
+_JSON = flags.DEFINE_string("json", "", "Also write the network times as JSON here.")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _load_official():
+  """experiments/official_torch.py's `load_official` on the flags (None without)."""
+  if not _OFFICIAL.value:
+    return None
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(
+    "r2lcm_experiments_official_torch", os.path.join(_HERE, "official_torch.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  threads = _OFFICIAL_THREADS.value or len(os.sched_getaffinity(0))
+  return module.load_official(_OFFICIAL.value, threads)
 
 
 def _peak_rss_gib() -> float:
@@ -47,6 +82,7 @@ def _peak_rss_gib() -> float:
 
 def main(argv: list[str]) -> None:
   del argv
+  official = _load_official()  # fail fast (bad path, no torch)
   if _CKPT.value:
     ckpt, runner = load_runner(_CKPT.value)
     tables, label = ckpt.tables, _CKPT.value
@@ -63,20 +99,39 @@ def main(argv: list[str]) -> None:
   t_enc = time.perf_counter() - t0
   print(f"first encode (incl. compile): {t_enc:.1f} s {enc.seconds}", flush=True)
   t1 = time.perf_counter()
-  dec = codec.decompress_image(srgb8, enc.data, runner, tables, tile=_TILE.value)
+  dec = codec.decompress_image(srgb8, enc.data, runner, tables, tile=_TILE.value,
+                                backend=_BACKEND.value)
   t_dec = time.perf_counter() - t1
   print(f"first decode (incl. compile): {t_dec:.1f} s {dec.seconds}", flush=True)
   warm = time.perf_counter() - t0
   rows = [(t_enc, enc.seconds, t_dec, dec.seconds)] if _REPEATS.value == 0 else []
-  for _ in range(_REPEATS.value):
+  theirs = []
+  if official is not None:
+    from r2lcm_jax.codec import geometry
+
+    pad = geometry.plan_padding(_H.value, _W.value)
+    x_p = geometry.pad(raw, pad)[None]
+    s_p = geometry.pad(srgb8.astype(np.float32) / 255.0, pad)[None]
+    # Untimed first pass, as ours had its compiling pass (torch allocates and builds
+    # its oneDNN primitives on first use).
+    official.decode_networks(s_p, official.encode_networks(x_p, s_p)[1])
+  for _ in range(max(_REPEATS.value, 1 if official is not None else 0)):
     t0 = time.perf_counter()
     enc = codec.compress_image(raw, srgb8, runner, tables, **opts)
     t_enc = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dec = codec.decompress_image(srgb8, enc.data, runner, tables, tile=_TILE.value)
+    dec = codec.decompress_image(srgb8, enc.data, runner, tables, tile=_TILE.value,
+                                backend=_BACKEND.value)
     t_dec = time.perf_counter() - t0
     assert np.array_equal(dec.y_hat, enc.y_hat)
     rows.append((t_enc, enc.seconds, t_dec, dec.seconds))
+    if official is not None:  # interleaved with ours: same machine load
+      o_enc, latents = official.encode_networks(x_p, s_p)
+      o_dec = official.decode_networks(s_p, latents)
+      theirs.append((o_enc, o_dec))
+      print(f"ours network enc {enc.seconds['network']:.1f} s dec "
+            f"{dec.seconds['network']:.1f} s | official enc {o_enc:.1f} s dec {o_dec:.1f} s"
+            f" | load {os.getloadavg()[0]:.2f}", flush=True)
   t_enc, s_enc, t_dec, s_dec = min(rows, key=lambda r: r[0] + r[2])
   bpp = 8 * len(enc.data) / (_H.value * _W.value)
   table = [
@@ -89,6 +144,30 @@ def main(argv: list[str]) -> None:
     f"({s_dec['network']:.1f} / {s_dec['coding']:.2f}) | {warm:.1f} | {bpp:.4f} | "
     f"{_peak_rss_gib():.2f} |",
   ]
+  if official is not None:
+    o_enc, o_dec = min(theirs, key=sum)
+    n_enc, n_dec = s_enc["network"], s_dec["network"]
+    table += [
+      "",
+      "| networks at " + f"{_H.value}x{_W.value}" + " (padded "
+      f"{x_p.shape[1]}x{x_p.shape[2]}) | ours s | official s ({official.threads} torch "
+      "threads) | official / ours |",
+      "|---|---|---|---|",
+      f"| encoder side | {n_enc:.1f} | {o_enc:.1f} | {o_enc / n_enc:.2f}x |",
+      f"| decoder side | {n_dec:.1f} | {o_dec:.1f} | {o_dec / n_dec:.2f}x |",
+      f"| both | {n_enc + n_dec:.1f} | {o_enc + o_dec:.1f} | "
+      f"{(o_enc + o_dec) / (n_enc + n_dec):.2f}x |",
+    ]
+    if _JSON.value:
+      with open(_JSON.value, "w") as f:
+        json.dump({
+          "height": _H.value, "width": _W.value, "tile": _TILE.value,
+          "xla_flags": os.environ.get("XLA_FLAGS", ""), "loadavg": os.getloadavg(),
+          "ours_network_s": {"encode": n_enc, "decode": n_dec},
+          "official_network_s": {"encode": o_enc, "decode": o_dec},
+          "official_threads": official.threads, "official_runs": theirs,
+          "speedup": (o_enc + o_dec) / (n_enc + n_dec),
+        }, f, indent=2)
   text = "\n".join(table)
   print(text)
   print(f"devices: {jax.devices()}")

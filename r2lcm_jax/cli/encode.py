@@ -1,7 +1,7 @@
 """`r2lcm encode`: RAW -> sRGB/JPEG + `.r2lcm` metadata.
 
     r2lcm encode --raw IMG.dng [--checkpoint CKPT|default] --out STEM [--jpeg_quality Q]
-                 [--drop_steps D] [--gamma G] [--srgb FILE] [--backend jax|numpy|tfc]
+                 [--drop_steps D] [--gamma G] [--srgb FILE] [--backend auto|native|jax|numpy|tfc]
                  [--profile DIR] [--manifest ROOT/manifest.json] [--gate_tile PIXELS]
 
 Models that reconstruct over the naive inverse ISP (base "isp_inverse") store the ISP
@@ -31,7 +31,9 @@ _DROP = flags.DEFINE_integer(
   "drop_steps", None, "Main-level context steps not sent (default: the model's rate.json, else 0).")
 _GAMMA = flags.DEFINE_float(
   "gamma", None, "Coarser step 2^(q+gamma) on the last sent step (default: rate.json, else 0).")
-_BACKEND = flags.DEFINE_enum("backend", "jax", ["jax", "numpy", "tfc"], "Entropy coder.")
+_BACKEND = flags.DEFINE_enum(
+  "backend", "auto", ["auto", "native", "jax", "numpy", "tfc"],
+  "Entropy coder (auto: native on a CPU, jax on an accelerator; same bytes).")
 _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to this folder.")
 _MANIFEST = flags.DEFINE_string(
   "manifest", None, "r2lcm render manifest holding the ISP parameters of the --srgb image.")

@@ -194,7 +194,7 @@ def compress_image(
   *,
   drop_steps: int = 0,
   gamma: float = 0.0,
-  backend: str | backends.CoderBackend = "jax",
+  backend: str | backends.CoderBackend = "auto",
   lanes: int = substreams.DEFAULT_LANES,
   reconstruct: bool = False,
   tile: int = DEFAULT_TILE,
@@ -212,7 +212,8 @@ def compress_image(
     tables: integer coding tables.
     drop_steps: main-level steps not sent (0..T-1).
     gamma: coarser step (2^(q+gamma)) on the last sent main step; stored as gamma*1000.
-    backend: coder backend name or object ("jax", "numpy", "tfc").
+    backend: coder backend name or object ("auto", "native", "jax", "numpy", "tfc";
+      "auto": native on a CPU, jax on an accelerator).
     lanes: rANS lanes per substream.
     reconstruct: also run the decoder network on the encoder side (x_hat).
     tile, halo: tiling of the full-resolution networks, in latent pixels.

@@ -31,7 +31,7 @@ def test_default_tables_are_still_built_bit_identically(golden):
   assert build_gaussian_tables().fingerprint == tables.fingerprint
 
 
-@pytest.mark.parametrize("name", ["numpy", "jax"])
+@pytest.mark.parametrize("name", ["numpy", "native", "jax"])
 def test_golden_bitstream_decodes_and_reencodes_identically(golden, name):
   data, tables = golden
   blob = data["bitstream"].tobytes()

@@ -1,4 +1,4 @@
-"""rANS coders: exact round trips, NumPy == JAX bytes, escapes, corruption, rate."""
+"""rANS coders: exact round trips, NumPy == native == JAX bytes, escapes, corruption, rate."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from r2lcm_jax.coding import rans_format, rans_jax, rans_numpy
+from r2lcm_jax.coding import backends, rans_format, rans_jax, rans_native, rans_numpy
 from r2lcm_jax.entropy.tables import CodingTables, build_gaussian_tables
 from r2lcm_jax.errors import BitstreamError
 
@@ -65,15 +65,19 @@ def _jax(coders, tables):
 @given(seed=st.integers(0, 2**32 - 1), precision=st.sampled_from([8, 12, 16]),
        n=st.integers(0, 400), lanes=st.sampled_from([1, 2, 3, 5, 16, 64]),
        escape_rate=st.sampled_from([0.0, 0.02, 0.5]))
-def test_numpy_and_jax_round_trip_with_identical_bytes(coders, seed, precision, n,
-                                                       lanes, escape_rate):
+def test_numpy_native_and_jax_round_trip_with_identical_bytes(coders, seed, precision, n,
+                                                              lanes, escape_rate):
+  """Every coder writes the same bytes, so every decoder reads every encoder's output."""
   tables = random_tables(seed, precision)
   sym, idx = random_symbols(np.random.default_rng(seed), tables, n, escape_rate)
-  data = rans_numpy.encode(sym, idx, tables, lanes=lanes)
-  np.testing.assert_array_equal(rans_numpy.decode(data, idx, tables, lanes=lanes), sym)
   jr = _jax(coders, tables)
+  nr = rans_native.NativeRans(tables)
+  data = rans_numpy.encode(sym, idx, tables, lanes=lanes)
   assert jr.encode_many([(sym, idx)], lanes=lanes)[0] == data
+  assert nr.encode_many([(sym, idx)], lanes=lanes)[0] == data
+  np.testing.assert_array_equal(rans_numpy.decode(data, idx, tables, lanes=lanes), sym)
   np.testing.assert_array_equal(jr.decode_many([data], [idx], lanes=lanes)[0], sym)
+  np.testing.assert_array_equal(nr.decode_many([data], [idx], lanes=lanes)[0], sym)
 
 
 @settings(max_examples=15, deadline=None)
@@ -91,6 +95,68 @@ def test_jax_codes_several_substreams_in_one_call_like_numpy_one_by_one(
   decoded = jr.decode_many(datas, [i for _, i in items])
   for (s, _), d in zip(items, decoded, strict=True):
     np.testing.assert_array_equal(d, s)
+  for workers in (1, 3):  # substreams in threads: same bytes, same symbols
+    nr = rans_native.NativeRans(tables, workers=workers)
+    assert nr.encode_many(items, lanes=lanes) == datas
+    for (s, _), d in zip(items, nr.decode_many(datas, [i for _, i in items]), strict=True):
+      np.testing.assert_array_equal(d, s)
+
+
+def test_every_backend_pair_through_the_substream_api_on_gaussian_tables():
+  """Realistic tables (precision 16, 64 rows): every backend writes the NumPy
+  reference's bytes, and every backend decodes every backend's output."""
+  from r2lcm_jax.coding import substreams
+
+  tables = build_gaussian_tables()
+  rng = np.random.default_rng(17)
+  n = 5000
+  idx = rng.integers(0, 64, n).astype(np.int32)
+  sym = np.rint(rng.normal(0, tables.scale_table[idx])).astype(np.int32)
+  sym[::701] = -123456  # escapes
+  names = ("numpy", "native", "jax")
+  options = {"jax": {"min_grid": (64, 4, 64), "min_fine_rows": 4096}}
+  coders = {name: backends.get_backend(name, **options.get(name, {})) for name in names}
+  encoded = {name: substreams.encode_group(sym, idx, tables, num_substreams=3,
+                                           backend=coder, lanes=40)
+             for name, coder in coders.items()}
+  assert encoded["native"] == encoded["numpy"]
+  assert encoded["jax"] == encoded["numpy"]
+  for enc in names:
+    for dec in names:
+      out = substreams.decode_group(encoded[enc], idx, tables, backend=coders[dec])
+      np.testing.assert_array_equal(out, sym, err_msg=f"{enc} -> {dec}")
+
+
+def test_native_substreams_in_threads_give_the_reference_bytes():
+  """Calls above the parallel threshold run each substream in its own thread."""
+  tables = build_gaussian_tables()
+  rng = np.random.default_rng(23)
+  items = []
+  for n in (15000, 20000, 0, 9000):
+    idx = rng.integers(0, 64, n).astype(np.int32)
+    sym = np.rint(rng.normal(0, tables.scale_table[idx])).astype(np.int32)
+    sym[::997] = 2**31 - 1  # escapes
+    items.append((sym, idx))
+  assert sum(i.size for _, i in items) >= rans_native._MIN_PARALLEL_SYMBOLS
+  serial = rans_native.NativeRans(tables, workers=1)
+  threaded = rans_native.NativeRans(tables, workers=3)
+  datas = threaded.encode_many(items, lanes=32)
+  assert datas == serial.encode_many(items, lanes=32)
+  assert datas == [rans_numpy.encode(s, i, tables, lanes=32) for s, i in items]
+  for (s, _), d in zip(items, threaded.decode_many(datas, [i for _, i in items]),
+                       strict=True):
+    np.testing.assert_array_equal(d, s)
+
+
+def test_auto_backend_is_native_on_a_cpu_and_all_rans_backends_share_the_coder_id():
+  import jax
+
+  expected = "native" if jax.default_backend() == "cpu" else "jax"
+  assert backends.default_rans_backend() == expected
+  assert backends.get_backend("auto").name == expected
+  assert backends.backend_for_coder(backends.CODER_RANS).name == expected
+  ids = {backends.get_backend(name).coder_id for name in ("numpy", "native", "jax")}
+  assert ids == {backends.CODER_RANS}
 
 
 def test_module_functions_of_both_coders_agree_on_gaussian_tables():
@@ -102,17 +168,20 @@ def test_module_functions_of_both_coders_agree_on_gaussian_tables():
   sym[::500] = 40000  # escapes
   a = rans_numpy.encode(sym, idx, tables, lanes=32)
   assert rans_jax.encode(sym, idx, tables, lanes=32) == a
+  assert rans_native.encode(sym, idx, tables, lanes=32) == a
   np.testing.assert_array_equal(rans_jax.decode(a, idx, tables, lanes=32), sym)
   np.testing.assert_array_equal(rans_numpy.decode(a, idx, tables), sym)
+  np.testing.assert_array_equal(rans_native.decode(a, idx, tables), sym)
 
 
-def test_empty_input_is_an_empty_substream():
+@pytest.mark.parametrize("coder", [rans_numpy, rans_native])
+def test_empty_input_is_an_empty_substream(coder):
   tables = random_tables(0, 12)
   empty = np.zeros(0, np.int32)
-  assert rans_numpy.encode(empty, empty, tables, lanes=8) == b""
-  assert rans_numpy.decode(b"", empty, tables).size == 0
+  assert coder.encode(empty, empty, tables, lanes=8) == b""
+  assert coder.decode(b"", empty, tables).size == 0
   with pytest.raises(BitstreamError):
-    rans_numpy.decode(b"\x00", empty, tables)
+    coder.decode(b"\x00", empty, tables)
 
 
 def test_corrupt_substreams_raise_bitstream_error(coders):
@@ -121,25 +190,40 @@ def test_corrupt_substreams_raise_bitstream_error(coders):
   sym, idx = random_symbols(rng, tables, 400, 0.05)
   data = rans_numpy.encode(sym, idx, tables, lanes=16)
   jr = _jax(coders, tables)
+  nr = rans_native.NativeRans(tables)
+  flipped = bytearray(data)
+  flipped[len(data) // 2] ^= 0x10  # one bit of a coder word
   bad = [data[:-2], data[:1], data + b"\x00\x00", b"\x00" * len(data),
-         data[:2] + b"\x00\x00\x00\x00" + data[6:]]
+         data[:2] + b"\x00\x00\x00\x00" + data[6:], bytes(flipped)]
   for blob in bad:
     with pytest.raises(BitstreamError):
       rans_numpy.decode(blob, idx, tables)
     with pytest.raises(BitstreamError):
       jr.decode_many([blob], [idx])
+    with pytest.raises(BitstreamError):
+      nr.decode_many([blob], [idx])
   with pytest.raises(BitstreamError, match="lane count"):
     rans_numpy.decode(data, idx, tables, lanes=8)
+  with pytest.raises(BitstreamError, match="lane count"):
+    nr.decode_many([data], [idx], lanes=8)
 
 
-def test_invalid_arguments_raise_value_error():
+@pytest.mark.parametrize("coder", [rans_numpy, rans_native])
+def test_invalid_arguments_raise_value_error(coder):
   tables = random_tables(1, 12)
+  zeros = np.zeros(3, np.int32)
+  for bad_idx in (np.full(3, 9, np.int32), np.asarray([0, -1, 0], np.int32)):
+    with pytest.raises(ValueError):
+      coder.encode(zeros, bad_idx, tables, lanes=2)
   with pytest.raises(ValueError):
-    rans_numpy.encode(np.zeros(3, np.int32), np.full(3, 9, np.int32), tables, lanes=2)
+    coder.encode(zeros, np.zeros(2, np.int32), tables, lanes=2)
   with pytest.raises(ValueError):
-    rans_numpy.encode(np.zeros(3, np.int32), np.zeros(2, np.int32), tables, lanes=2)
+    coder.encode(zeros, zeros, tables, lanes=0)
   with pytest.raises(ValueError):
-    rans_numpy.encode(np.zeros(3, np.int32), np.zeros(3, np.int32), tables, lanes=0)
+    coder.encode(np.asarray([0, 1, 2**40]), zeros, tables, lanes=2)
+  data = coder.encode(zeros, zeros, tables, lanes=2)
+  with pytest.raises(ValueError):
+    coder.decode(data, np.full(3, 9, np.int32), tables)
 
 
 def test_rate_is_within_half_a_percent_of_the_table_information_content():
