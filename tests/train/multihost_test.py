@@ -51,13 +51,22 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _start_pair(request, workdir) -> list[subprocess.Popen]:
+def _start_pair(request, workdir, tag: str) -> list[subprocess.Popen]:
+  """Both processes of a 2-process run; each one's output goes to `workdir/../<tag>_<i>.log`."""
   port = _free_port()
   env = _env(request, 2)
-  return [subprocess.Popen(_cmd(workdir, f"--coordinator_address=localhost:{port}", "--num_processes=2",
-                                f"--process_id={i}"),
-                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-          for i in range(2)]
+  logs = [open(workdir.parent / f"{tag}_{i}.log", "w") for i in range(2)]  # noqa: SIM115
+  procs = [subprocess.Popen(_cmd(workdir, f"--coordinator_address=localhost:{port}", "--num_processes=2",
+                                 f"--process_id={i}"), cwd=REPO, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
+           for i, log in enumerate(logs)]
+  for log in logs:
+    log.close()  # the children hold their own descriptors
+  return procs
+
+
+def _log(workdir, tag: str, i: int) -> str:
+  return (workdir.parent / f"{tag}_{i}.log").read_text()[-4000:]
 
 
 def _losses(workdir) -> dict[int, float]:
@@ -82,34 +91,38 @@ def single(request, tmp_path_factory):
 
 
 def test_two_processes_match_one_process_and_resume_after_both_are_killed(request, tmp_path, single):
-  procs = _start_pair(request, tmp_path)
+  workdir = tmp_path / "run"
+  procs = _start_pair(request, workdir, "first")
   try:
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
-      done = sorted(int(p.name) for p in (tmp_path / "ckpt").glob("*") if p.name.isdigit()) \
-        if (tmp_path / "ckpt").is_dir() else []
-      if done and done[-1] >= 2 and (tmp_path / "ckpt" / str(done[-1]) / "commit_success.txt").exists():
+      done = sorted(int(p.name) for p in (workdir / "ckpt").glob("*") if p.name.isdigit()) \
+        if (workdir / "ckpt").is_dir() else []
+      if done and done[-1] >= 2 and (workdir / "ckpt" / str(done[-1]) / "commit_success.txt").exists():
         break
-      assert all(p.poll() is None for p in procs), [p.communicate()[0][-3000:] for p in procs]
+      assert all(p.poll() is None for p in procs), [_log(workdir, "first", i) for i in range(2)]
       time.sleep(0.05)
     for p in procs:
       p.send_signal(signal.SIGKILL)
   finally:
     for p in procs:
       p.wait(timeout=60)
-  killed_at = max(int(p.name) for p in (tmp_path / "ckpt").glob("*") if p.name.isdigit())
+  killed_at = max(int(p.name) for p in (workdir / "ckpt").glob("*") if p.name.isdigit())
   assert killed_at < STEPS
 
-  procs = _start_pair(request, tmp_path)
-  outs = [p.communicate(timeout=1800)[0] for p in procs]
-  assert [p.returncode for p in procs] == [0, 0], [o[-3000:] for o in outs]
-  assert f"resumed from step {killed_at}" in outs[0]
+  procs = _start_pair(request, workdir, "resumed")
+  for p in procs:
+    p.wait(timeout=1800)
+  assert [p.returncode for p in procs] == [0, 0], [_log(workdir, "resumed", i) for i in range(2)]
+  assert f"resumed from step {killed_at}" in _log(workdir, "resumed", 0)
 
-  multi, one = _losses(tmp_path), _losses(single)
-  assert sorted(multi) == list(range(1, STEPS + 1)) == sorted(one)
-  np.testing.assert_allclose([multi[s] for s in sorted(multi)], [one[s] for s in sorted(one)], rtol=1e-4)
+  # Metrics of the steps after the resume (a SIGKILL loses what was not yet flushed).
+  multi, one = _losses(workdir), _losses(single)
+  after = list(range(killed_at + 1, STEPS + 1))
+  assert set(after) <= set(multi) and sorted(one) == list(range(1, STEPS + 1))
+  np.testing.assert_allclose([multi[s] for s in after], [one[s] for s in after], rtol=1e-4)
   import jax
 
-  for a, b in zip(jax.tree.leaves(_params(tmp_path, STEPS)), jax.tree.leaves(_params(single, STEPS)),
+  for a, b in zip(jax.tree.leaves(_params(workdir, STEPS)), jax.tree.leaves(_params(single, STEPS)),
                   strict=True):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
