@@ -44,7 +44,7 @@ def test_subcommand_help_lists_its_own_flags_and_exits_0(tmp_path, sub, flag):
 
 
 @pytest.mark.parametrize("args, expected", [
-  (("train", "--config=experiments/configs/tiny.py:C=4", "--workdir=w"), "unknown config argument 'C'"),
+  (("train", "--config=experiments/configs/tiny.py" + ":C=4", "--workdir=w"), "unknown config argument 'C'"),
   (("decode", "--bogus=1"), "Unknown command line flag 'bogus'"),
 ])
 def test_bad_flags_and_config_arguments_are_one_line_and_exit_2(repo_root, tmp_path, args, expected):
