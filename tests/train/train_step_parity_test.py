@@ -218,7 +218,7 @@ def test_amp_clip_order_reproduces_the_official_amp_update(fixture):
   # The scaled clip moves the parameters far less than the clip of the true gradient.
   plain = _adam_once(fixture["params"], fixture["grads_ref"])
   moved = lambda tree: max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))  # noqa: E731
-                           for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(fixture["params"])))
+                           for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(fixture["params"]), strict=True))
   assert moved(after) < 0.8 * moved(plain)
 
 
