@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from orbax.checkpoint import multihost
 from tqdm import tqdm
 
 from r2lcm_jax import parallel
@@ -62,6 +63,26 @@ def _write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> N
 def _mean_metrics(items: Sequence[Mapping[str, Any]]) -> dict[str, float]:
   host = jax.device_get(list(items))
   return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
+
+
+def _compiled_together(fn, name: str):
+  """`fn` (a jitted function) compiled ahead of its first call, then, in a multi-process
+  run, a wait at a coordination-service barrier before it runs.
+
+  The first collective of a step (gloo on CPU) gives up after 30 s when the other
+  processes are not there yet, and the processes finish compiling at different times
+  (minutes apart on a loaded host). The barrier has a long timeout.
+  """
+  compiled = {}
+
+  def call(*args):
+    if "exe" not in compiled:
+      compiled["exe"] = fn.lower(*args).compile()
+      if jax.process_count() > 1:
+        multihost.get_barrier_sync_fn()(key=f"r2lcm_{name}_compiled", timeout_ms=3_600_000)
+    return compiled["exe"](*args)
+
+  return call
 
 
 def _evaluate(eval_step, params, batches, mesh) -> dict[str, float]:
@@ -137,13 +158,14 @@ def train_and_evaluate(
   if primary:
     _write_config(config, workdir)
   writer = metric_writer.MetricWriter(workdir, enabled=primary)
-  train_step = jax.jit(
+  train_step = _compiled_together(jax.jit(
     step.make_train_step(task.loss_fn, tx, base_key,
                          skip_nonfinite=config.optim.get("nan_policy", "skip_step") == "skip_step"),
     donate_argnums=0,
     out_shardings=(repl, repl),
-  )
-  eval_step = jax.jit(step.make_eval_step(task.loss_fn, base_key), out_shardings=repl)
+  ), "train_step")
+  eval_step = _compiled_together(
+    jax.jit(step.make_eval_step(task.loss_fn, base_key), out_shardings=repl), "eval_step")
   start = int(state.step)
   base_lr = parallel.replicate(np.float32(config.optim.learning_rate), mesh)
   pending: list[dict] = []

@@ -75,10 +75,18 @@ def _losses(workdir) -> dict[int, float]:
 
 
 def _params(workdir: pathlib.Path, step: int):
+  """The parameters of a checkpoint, on this process's first device whatever the devices
+  and processes that wrote it."""
+  import jax
   import orbax.checkpoint as ocp
 
+  path = (workdir / "ckpt" / str(step) / "state").absolute()
   with ocp.StandardCheckpointer() as c:
-    return c.restore((workdir / "ckpt" / str(step) / "state").absolute())["params"]
+    meta = c.metadata(path)
+    tree = getattr(getattr(meta, "item_metadata", meta), "tree", getattr(meta, "item_metadata", meta))
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree)
+    return c.restore(path, target)["params"]
 
 
 @pytest.fixture(scope="module")
