@@ -90,7 +90,19 @@ class NumpyBackend(CoderBackend):
                      list(zip(datas, indexes, strict=False)))
 
 
-class NativeBackend(CoderBackend):
+class _BatchedRansBackend(CoderBackend):
+  """A backend whose coder object (`self._make(tables)`, cached per table) encodes and
+  decodes all substreams of a call at once (`encode_many` / `decode_many`)."""
+
+  def encode_substreams(self, items, tables, *, lanes):
+    return self._cache.get(tables, self._make).encode_many(list(items), lanes=lanes)
+
+  def decode_substreams(self, datas, indexes, tables, *, lanes=None):
+    return self._cache.get(tables, self._make).decode_many(
+      list(datas), list(indexes), lanes=lanes)
+
+
+class NativeBackend(_BatchedRansBackend):
   """Native rANS (`rans_native`, numba): substreams in parallel on the CPU cores."""
 
   name = "native"
@@ -106,15 +118,8 @@ class NativeBackend(CoderBackend):
     self._make = lambda tables: rans_native.NativeRans(tables, workers=workers)
     self._cache = _RansCache()
 
-  def encode_substreams(self, items, tables, *, lanes):
-    return self._cache.get(tables, self._make).encode_many(list(items), lanes=lanes)
 
-  def decode_substreams(self, datas, indexes, tables, *, lanes=None):
-    return self._cache.get(tables, self._make).decode_many(
-      list(datas), list(indexes), lanes=lanes)
-
-
-class JaxBackend(CoderBackend):
+class JaxBackend(_BatchedRansBackend):
   """JAX rANS: all substreams x lanes of a call in one jitted `lax.scan`."""
 
   name = "jax"
@@ -126,13 +131,6 @@ class JaxBackend(CoderBackend):
 
     self._make = lambda tables: rans_jax.JaxRans(tables, **coder_options)
     self._cache = _RansCache()
-
-  def encode_substreams(self, items, tables, *, lanes):
-    return self._cache.get(tables, self._make).encode_many(list(items), lanes=lanes)
-
-  def decode_substreams(self, datas, indexes, tables, *, lanes=None):
-    return self._cache.get(tables, self._make).decode_many(
-      list(datas), list(indexes), lanes=lanes)
 
 
 RANS_BACKENDS = ("auto", "native", "jax", "numpy")

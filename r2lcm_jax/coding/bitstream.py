@@ -364,6 +364,17 @@ def unpack(data: bytes) -> tuple[Header, list[Group]]:
   return header, groups
 
 
+def _opaque_block(body: bytes, start: int, present: int, what: str) -> tuple[bytes | None, int]:
+  """(block, end) of a `len u16 | bytes` header block at `start`; (None, start) if absent."""
+  if not present:
+    return None, start
+  if len(body) < start + _BLOCK_LEN.size:
+    raise BitstreamError(f"header length {len(body)} leaves no room for the {what} block")
+  (n,) = _BLOCK_LEN.unpack_from(body, start)
+  end = start + _BLOCK_LEN.size + n
+  return body[start + _BLOCK_LEN.size:end], end
+
+
 def _parse_header(body: bytes) -> Header:
   fields = _FIXED.unpack_from(body)
   num_levels = body[_FIXED.size]
@@ -371,22 +382,8 @@ def _parse_header(body: bytes) -> Header:
   end = _FIXED.size + 1 + num_levels * _SHAPE.size
   isp_end = end + (_ISP.size if flags & FLAG_ISP else 0)
   gate_end = isp_end + (_GATE.size if flags & FLAG_GATE else 0)
-  fitted = None
-  fitted_end = gate_end
-  if flags & FLAG_FITTED:
-    if len(body) < gate_end + _FITTED_LEN.size:
-      raise BitstreamError(f"header length {len(body)} leaves no room for the fitted-map block")
-    (n,) = _FITTED_LEN.unpack_from(body, gate_end)
-    fitted_end = gate_end + _FITTED_LEN.size + n
-    fitted = body[gate_end + _FITTED_LEN.size:fitted_end]
-  sensor = None
-  sensor_end = fitted_end
-  if flags & FLAG_SENSOR:
-    if len(body) < fitted_end + _BLOCK_LEN.size:
-      raise BitstreamError(f"header length {len(body)} leaves no room for the sensor-layout block")
-    (n,) = _BLOCK_LEN.unpack_from(body, fitted_end)
-    sensor_end = fitted_end + _BLOCK_LEN.size + n
-    sensor = body[fitted_end + _BLOCK_LEN.size:sensor_end]
+  fitted, fitted_end = _opaque_block(body, gate_end, flags & FLAG_FITTED, "fitted-map")
+  sensor, sensor_end = _opaque_block(body, fitted_end, flags & FLAG_SENSOR, "sensor-layout")
   if len(body) != sensor_end:
     raise BitstreamError(f"header length {len(body)} does not match {num_levels} levels"
                          f"{' and the ISP block' if flags & FLAG_ISP else ''}"
