@@ -36,8 +36,8 @@ import jax
 import numpy as np
 from absl import flags
 
+from r2lcm_jax.app.files import load_runner
 from r2lcm_jax.codec import codec
-from r2lcm_jax.codec.files import load_runner
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.data.synthetic import synthetic_pair
 from r2lcm_jax.entropy.tables import build_gaussian_tables

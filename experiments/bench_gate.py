@@ -25,10 +25,11 @@ import time
 
 from absl import flags
 
+from r2lcm_jax.app.files import load_runner, read_encoder_inputs
 from r2lcm_jax.codec import codec, residual_gate
-from r2lcm_jax.codec.evaluation import score_pair
-from r2lcm_jax.codec.files import load_runner, read_encoder_inputs
 from r2lcm_jax.errors import ConfigError, InputError
+from r2lcm_jax.io import images
+from r2lcm_jax.metrics import score_pair
 from r2lcm_jax.models import isp_base
 
 __all__ = ["main"]
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> None:
   enc = codec.compress_image(x, srgb, runner, ckpt.tables, drop_steps=_DROP.value,
                              gamma=_GAMMA.value, isp=isp, reconstruct=True)
   seconds = time.perf_counter() - t0
-  base = isp_base.base_image(cfg, codec.srgb_to_float(srgb),
+  base = isp_base.base_image(cfg, images.srgb_to_float(srgb),
                              isp_base.params_from_header(isp_base.header_values(isp)))
   delta = enc.delta  # the network's residual before the clip, as the codec's gate sees it
   bpp0 = 8.0 * len(enc.data) / (h * w)

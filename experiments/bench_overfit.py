@@ -149,7 +149,7 @@ def _ints(text: str, what: str) -> list[int]:
 
 def _end_settings(gammas: str, drops: str, num_steps: int) -> list:
   """The end's rate settings: (0, 0) first, then (0, gamma) and (drop, 0) (drop < T)."""
-  from r2lcm_jax.codec.evaluation import RateSetting
+  from r2lcm_jax.app.evaluation import RateSetting
 
   try:
     gs = [float(v) for v in gammas.split(",") if v.strip()]
@@ -268,14 +268,14 @@ def _distortion_only(loss_fn):
 
 
 def _codec_points(cfg, params, x, srgb_u8, tables, settings, folder: pathlib.Path, tag: str):
-  """Real-codec measurements, one per rate setting (`codec.evaluation.RateSetting`):
+  """Real-codec measurements, one per rate setting (`app.evaluation.RateSetting`):
   [{"setting", "drop_steps", "gamma", "bytes", "bpp", "psnr", "ssim"}]."""
   import jax
 
   from r2lcm_jax.codec import codec
-  from r2lcm_jax.codec.evaluation import score_pair
   from r2lcm_jax.codec.runner import ModelRunner
   from r2lcm_jax.io import images
+  from r2lcm_jax.metrics import score_pair
 
   runner = ModelRunner(cfg, jax.device_get(params), tables.scale_table)
   gate = codec.gate_for(runner, _GATE.value)
@@ -308,7 +308,7 @@ def _train_run(name: str, loss_fn, init_params, config, lr: float, batch, eval_b
   import jax.numpy as jnp
   import numpy as np
 
-  from r2lcm_jax.codec.evaluation import RateSetting
+  from r2lcm_jax.app.evaluation import RateSetting
   from r2lcm_jax.train import loop, optim, schedule, state, step
 
   base_key = jax.random.key(int(_SEED.value))

@@ -10,7 +10,8 @@ project's own ISP ("ISP known").
         [--drop_steps 0,1,2,3] [--gammas 0.5,1,2] [--sam_steps 4,8,16,32] [--global_step 8]
         [--unet_steps N] [--unet_features F] [--max_test N] [--error_max 0.02] [--seed 0]
         [--train_variant png] [--prior_config experiments/configs/prior_small_real.py[:args]]
-        [--prior_steps N]
+        [--prior_steps N] [--cam_config experiments/configs/cam_small_real.py[:args]]
+        [--cam_finetune_steps 10]
 
     # the paper's setting: a model over the fitted map against the paper's model
     .venv/bin/r2lcm bench rd --out experiments/results/rd_any_isp --work WORK \
@@ -40,6 +41,9 @@ Steps (one command, seeded):
    variants) with the stages of `prior.stages`: contrastive encoder, prior compression,
    reconstructor (--prior_steps overrides the steps of both training stages); its files
    (encoder.msgpack, prior.npz, model.msgpack and the training folders) go to <work>/prior/.
+   Only when --cam_config is given: the CAM baseline (`baselines.cam_train`, the project's
+   loop, resumable from <work>/cam/train/; networks in <work>/cam/cam.msgpack) on the same
+   pairs, evaluated as `CAM` and `CAM + fine-tune` (--cam_finetune_steps decode-time steps).
 4. Evaluate on the test split of every variant, through real files: each R2LCM model
    (`R2LCM` for --checkpoint or a model trained here, `R2LCM[NAME]` for --checkpoints)
    over drop_steps (gamma 0) and gamma (drop 0) with real `.r2lcm` bitstreams; a model
@@ -86,9 +90,9 @@ from r2lcm_jax.cli.flag_checks import define_gate_tile
 from r2lcm_jax.errors import ConfigError
 
 if TYPE_CHECKING:
+  from r2lcm_jax.app.evaluation import RateSetting
   from r2lcm_jax.benchmark.dataset import Variant
   from r2lcm_jax.codec.checkpoint import CodecCheckpoint
-  from r2lcm_jax.codec.evaluation import RateSetting
   from r2lcm_jax.codec.runner import ModelRunner
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -136,6 +140,11 @@ _PRIOR_CONFIG = flags.DEFINE_string(
   "U-Net's train pairs); '' = PriorRAW not run.")
 _PRIOR_STEPS = flags.DEFINE_integer("prior_steps", 0, "Steps of each PriorRAW training stage "
                                     "(encoder and reconstructor; 0: the config's).")
+_CAM_CONFIG = flags.DEFINE_string(
+  "cam_config", "", "CAM config path[:args] (experiments/configs/cam_small_real.py); trained "
+  "on the U-Net's train pairs; '' = CAM not run.")
+_CAM_FT = flags.DEFINE_integer("cam_finetune_steps", 10, "Decode-time fine-tuning steps of "
+                               "the `CAM + fine-tune` row (0: only plain CAM).")
 _GATE = define_gate_tile()
 
 # Values --quick uses for flags not given on the command line (the tiny checkpoint:
@@ -278,6 +287,32 @@ def _train_prior(spec: str, config, train: list, val: list, work: pathlib.Path):
     f"{int(r.patch_size)}x{int(r.patch_size)}) in {t3 - t2:.0f} s; seed {int(config.seed)}")
 
 
+def _train_cam(spec: str, train: list, val: list, work: pathlib.Path):
+  """CAM trained (or resumed) on `train` in `work`/cam: (method specs, budget sentence)."""
+  from r2lcm_jax.baselines.cam import CamBaseline
+  from r2lcm_jax.baselines.cam_train import train_cam_stage
+  from r2lcm_jax.benchmark import runs
+
+  config = _config_file(spec, "cam_config")
+  if "cam" not in config:
+    raise ConfigError(f"--cam_config={spec}: not a CAM config (needs a cam group, as "
+                      "experiments/configs/cam_small_real.py)")
+  t0 = time.perf_counter()
+  net, params = train_cam_stage(config, work / "cam", train=train, val=val)
+  c, ft = config.cam, _CAM_FT.value
+  specs = [runs.MethodSpec("CAM", f"g{net.grid}", lambda p: CamBaseline(net, params))]
+  if ft > 0:
+    specs.append(runs.MethodSpec("CAM + fine-tune", f"g{net.grid}_ft{ft}",
+                                 lambda p: CamBaseline(net, params, finetune_steps=ft)))
+  return specs, (
+    f"CAM trained here: config `{spec}`, {int(c.num_steps)} steps (sampler and reconstructor "
+    f"U-Nets of width {net.features}, {net.levels} levels, cells of {net.grid} px, batch "
+    f"{int(c.batch_size)} of {int(c.patch_size)}x{int(c.patch_size)}, Adam "
+    f"{float(c.learning_rate):g}, SLIC weight {float(c.lambda_slic):g}) on {len(train)} train "
+    f"images (`{_TRAIN_VARIANT.value}`), {time.perf_counter() - t0:.0f} s in this run (0 when "
+    f"resumed at its last step); decode-time fine-tuning {ft} Adam steps at lr 1e-4")
+
+
 def _publish(stage: pathlib.Path, out: pathlib.Path) -> None:
   """Moves every staged file and folder into `out`, replacing same-named ones."""
   out.mkdir(parents=True, exist_ok=True)
@@ -361,8 +396,8 @@ class _Model(NamedTuple):
 def _load_model(method: str, folder: str | os.PathLike, drops: list[int], gammas: list[float],
                 budget: str) -> _Model:
   """Loads a checkpoint and picks its rate settings (drop_steps >= its T are skipped)."""
-  from r2lcm_jax.codec.evaluation import RateSetting
-  from r2lcm_jax.codec.files import load_runner
+  from r2lcm_jax.app.evaluation import RateSetting
+  from r2lcm_jax.app.files import load_runner
 
   ckpt, runner = load_runner(folder)
   t_model = ckpt.config.num_steps
@@ -428,7 +463,7 @@ def _needed_splits(variants: list[Variant], train_variants: list[Variant],
 
 
 def _baseline_specs(variant: Variant, root: pathlib.Path, sam_steps: list[int],
-                    global_step: int, unet, prior_raw) -> list:
+                    global_step: int, unet, prior_raw, extra: tuple = ()) -> list:
   """The baselines on one variant (the naive inverse labelled by whether its ISP is the
   one that made the sRGB)."""
   from r2lcm_jax.baselines.fitted_map import FittedMapBaseline
@@ -452,7 +487,7 @@ def _baseline_specs(variant: Variant, root: pathlib.Path, sam_steps: list[int],
     specs.append(runs.MethodSpec("U-Net", "", lambda p: unet))
   if prior_raw is not None:
     specs.append(runs.MethodSpec("PriorRAW", "", lambda p: prior_raw))
-  return specs
+  return specs + list(extra)
 
 
 def _evaluate_variant(variant: Variant, root: pathlib.Path, pairs: list, models: list[_Model],
@@ -614,9 +649,10 @@ def main(argv: list[str]) -> None:
   train_variants = _train_variants(_TRAIN_VARIANT.value)
 
   # Heavy imports after the flag checks, so a bad flag fails fast.
+  from r2lcm_jax.app import results
   from r2lcm_jax.benchmark import dataset, report, splits
-  from r2lcm_jax.codec.evaluation import PROTOCOL
   from r2lcm_jax.io import images
+  from r2lcm_jax.metrics import PROTOCOL
 
   plan = [e for e in splits.plan_splits(_DATA.value) if e.camera in cameras]
   if not any(e.split == "test" for e in plan):
@@ -627,7 +663,8 @@ def main(argv: list[str]) -> None:
   models = [_load_model(m, d, drops, gammas, f"checkpoint `{_rel(d)}` (not trained here)")
             for m, d in ckpt_specs]
   tests = _test_entries(plan, max_test)
-  training = has_train and (not ckpt_specs or unet_steps > 0 or prior_config is not None)
+  training = has_train and (not ckpt_specs or unet_steps > 0 or prior_config is not None
+                            or bool(_CAM_CONFIG.value))
   final_out = pathlib.Path(_OUT.value)
   if final_out.exists() and not final_out.is_dir():
     raise ConfigError(f"--out={final_out}: exists and is not a folder")
@@ -661,15 +698,20 @@ def main(argv: list[str]) -> None:
       prior_raw, prior_budget = _train_prior(_PRIOR_CONFIG.value, prior_config, train_pairs,
                                              val_pairs, work)
 
+    cam_specs, cam_budget = (), "CAM: not run (no --cam_config, or no train split)"
+    if _CAM_CONFIG.value and has_train:
+      cam_specs, cam_budget = _train_cam(_CAM_CONFIG.value, train_pairs, val_pairs, work)
+
     rows = []
     for vi, v in enumerate(variants):
       pairs = dataset.split_pairs(roots[v.name], "test", {str(e.path) for e in tests})
-      specs = _baseline_specs(v, roots[v.name], sam_steps, _GLOBAL_STEP.value, unet, prior_raw)
+      specs = _baseline_specs(v, roots[v.name], sam_steps, _GLOBAL_STEP.value, unet, prior_raw,
+                              cam_specs)
       rows += _evaluate_variant(v, roots[v.name], pairs, models, specs, work,
                                 _error_maps(pairs, out / "error_maps") if vi == 0 else None)
 
     cams = [c for c in ("imx135", "gopro", "canon") if c in cameras]
-    report.write_rows_csv(out / "results.csv", rows)
+    results.write_rows_csv(out / "results.csv", rows)
     plots = []
     for v in variants:
       path = out / f"rd_{v.name}.png"
@@ -681,7 +723,7 @@ def main(argv: list[str]) -> None:
       f"Hardware (as seen by the run): {_hardware()}. Wall time {time.perf_counter() - t_start:.0f} s.", "",
       "## Setup", "",
       *_setup_lines(plan, tests, cams, crop_text if crop else "", variants, roots, models,
-                    [unet_budget, prior_budget], sam_steps, rows),
+                    [unet_budget, prior_budget, cam_budget], sam_steps, rows),
       f"- Protocol: {PROTOCOL} Every metadata blob was written to a file and read back.", ""]
     lines = _report(rows, variants, cams, setup) + [
       "## Figures", "",

@@ -34,12 +34,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from r2lcm_jax.app.figures import error_map_figure
+from r2lcm_jax.app.files import decode_file, load_runner
 from r2lcm_jax.baselines.fitted_map import FittedMapBaseline
 from r2lcm_jax.baselines.sam import SamBaseline
 from r2lcm_jax.codec import codec, residual_gate
 from r2lcm_jax.codec.checkpoint import resolve_checkpoint
-from r2lcm_jax.codec.evaluation import error_map_figure, score_pair
-from r2lcm_jax.codec.files import decode_file, load_runner
 from r2lcm_jax.data.sources import RAW_SUFFIXES, load_source
 from r2lcm_jax.data.synthetic import synthetic_scene
 from r2lcm_jax.errors import ConfigError, InputError
@@ -51,6 +51,7 @@ from r2lcm_jax.io.raw import read_raw
 from r2lcm_jax.isp import external, pipeline
 from r2lcm_jax.isp.external import darktable, tools
 from r2lcm_jax.isp.source import SourceImage, source_from_raw
+from r2lcm_jax.metrics import score_pair
 
 __all__ = ["DemoReport", "Comparison", "run_demo", "demo_dng", "PROFILE_FILE", "DEMO_DNG",
            "DEFAULT_ISP", "SYNTHETIC_SIZE"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["mse", "psnr", "ssim", "bits_to_bpp", "bytes_to_bpp"]
+__all__ = ["mse", "psnr", "ssim", "bits_to_bpp", "bytes_to_bpp", "score_pair", "PROTOCOL"]
 
 
 def mse(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -108,3 +108,18 @@ def bytes_to_bpp(num_bytes: int, height: int, width: int) -> float:
   if height <= 0 or width <= 0:
     raise ValueError(f"image size must be positive, got {height}x{width}")
   return 8.0 * num_bytes / (height * width)
+
+
+PROTOCOL = (
+  "PSNR on [0,1] over the original area, reconstruction not clamped; SSIM as skimage "
+  "structural_similarity (data_range=1, 7x7 uniform window, sample covariance, mean over "
+  "channels); bpp = 8*bytes/(H*W) from the files on disk (metadata only, and metadata + "
+  "sRGB file)."
+)
+
+
+def score_pair(x, x_hat) -> tuple[float, float]:
+  """(PSNR dB, SSIM) of x̂ against x, both (H, W, 3) on [0, 1] (see PROTOCOL)."""
+  a = jnp.asarray(x, jnp.float32)[None]
+  b = jnp.asarray(x_hat, jnp.float32)[None]
+  return float(psnr(a, b)[0]), float(ssim(a, b)[0])

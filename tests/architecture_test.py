@@ -45,6 +45,7 @@ LAYERS = (
   ("codec",),
   ("prior",),
   ("baselines",),
+  ("app",),
   ("benchmark",),
   ("port",),
   ("cli", "demo", "__main__"),
@@ -287,6 +288,34 @@ def test_sources_contain_no_absolute_paths():
       for m in pattern.finditer(p.read_text()):
         bad.append(f"{p.relative_to(PKG.parent)}: {m.group(1)}")
   assert not bad, bad
+
+
+def _readme_layout() -> tuple[set[str], list[str]]:
+  """(package folders named in the README's Layout table, its layer order sentence)."""
+  text = (PKG.parent / "README.md").read_text()
+  section = text.split("## Layout", 1)[1].split("\n## ", 1)[0]
+  table = [ln for ln in section.splitlines() if ln.startswith("| `")]
+  folders = set()
+  for ln in table:
+    if not ln.startswith("| `r2lcm_jax/"):
+      continue
+    for cell in re.findall(r"`([^`]+)`", ln.split("|")[1]):
+      cell = cell.removeprefix("r2lcm_jax/")
+      if cell.endswith("/") and "/" not in cell[:-1]:
+        folders.add(cell[:-1])
+  order = section.split("bottom to top:", 1)[1].split(";", 1)[0]
+  return folders, re.findall(r"`([a-z_]+)`", order)
+
+
+def test_readme_layout_table_matches_the_package():
+  folders, order = _readme_layout()
+  packages = {p.name for p in PKG.iterdir() if (p / "__init__.py").is_file()}
+  assert folders >= packages, f"packages missing from the README Layout: {packages - folders}"
+  assert folders - {"assets"} <= packages, f"README names no such package: {folders - packages}"
+  assert (PKG / "assets").is_dir() == ("assets" in folders)
+  ranked = [c for layer in LAYERS for c in layer if c in packages or c in order]
+  assert [c for c in order if c in packages] == [c for c in ranked if c in packages], (
+    "the README's layer order differs from LAYERS")
 
 
 # --- the checkers catch planted violations -------------------------------------------

@@ -20,7 +20,7 @@ Commands (from the repository root; the renders take a few minutes on 2 cores):
   ROOTS=$(ls -d data/any_isp/*/ | paste -sd:)
   .venv/bin/r2lcm train --config "experiments/configs/any_isp.py:root=$ROOTS" \\
       --workdir runs/any_isp
-  .venv/bin/python -m r2lcm_jax.codec.export --workdir runs/any_isp --out ckpt/any_isp \
+  .venv/bin/python -m r2lcm_jax.app.export --workdir runs/any_isp --out ckpt/any_isp \
       --profile_from $R/gopro/Fusion_GPFR7066.DNG
 
 The packaged `default` (r2lcm_jax/assets/models/default, MODEL.md) is this config at

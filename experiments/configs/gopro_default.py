@@ -21,7 +21,7 @@ Commands (from the repository root):
       --output data/gopro --camera gopro --split test --jpeg_quality 90
   .venv/bin/r2lcm train --config experiments/configs/gopro_default.py:root=data/gopro \\
       --workdir runs/gopro_default
-  .venv/bin/python -m r2lcm_jax.codec.export --workdir runs/gopro_default \\
+  .venv/bin/python -m r2lcm_jax.app.export --workdir runs/gopro_default \\
       --profile_from $G/Fusion_GPFR7066.DNG --out r2lcm_jax/assets/models/default
 
 Variants: `:num_steps=N` (the CPU budget), `:N=32`, `:lmbda=...`, `:patch_size=...` (all

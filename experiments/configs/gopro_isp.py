@@ -19,7 +19,7 @@ How `r2lcm_jax/assets/models/isp_known` (the packaged default until 2026-12-05) 
       --count 24 --first_seed 1000
   .venv/bin/r2lcm train --config "experiments/configs/gopro_isp.py:root=data/gopro:data/synthetic_gopro,camera=,num_steps=3600" \
       --workdir runs/gopro_isp
-  .venv/bin/python -m r2lcm_jax.codec.export --workdir runs/gopro_isp \
+  .venv/bin/python -m r2lcm_jax.app.export --workdir runs/gopro_isp \
       --profile_from $G/Fusion_GPFR7066.DNG --out r2lcm_jax/assets/models/isp_known
 
 Arguments: those of gopro_default (`num_steps`, `lmbda`, `N`, `root`, `camera`, ...; here

@@ -7,7 +7,7 @@ A baseline is any object with
     reconstruct(srgb (H, W, 3) uint8 or float [0, 1], metadata: bytes) -> (H, W, 3) float32
 
 so the benchmark can run all of them the same way (sRGB to float32:
-`codec.codec.srgb_to_float`, as the codec does). The rate is measured on the real
+`io.images.srgb_to_float`, as the codec does). The rate is measured on the real
 metadata bytes: bpp = 8 * len(metadata) / (H * W).
 """
 

@@ -22,8 +22,8 @@ import numpy as np
 from r2lcm_jax.baselines import metadata_file as mf
 from r2lcm_jax.baselines import rbf
 from r2lcm_jax.baselines.base import check_image
-from r2lcm_jax.codec.codec import srgb_to_float
 from r2lcm_jax.errors import ShapeMismatchError
+from r2lcm_jax.io.images import srgb_to_float
 
 __all__ = ["GlobalMappingBaseline", "colour_centres", "fit_global_map", "apply_global_map"]
 

@@ -16,8 +16,8 @@ import os
 import numpy as np
 
 from r2lcm_jax.baselines.base import check_image
-from r2lcm_jax.codec.codec import srgb_to_float
 from r2lcm_jax.errors import BitstreamError, CheckpointError
+from r2lcm_jax.io.images import srgb_to_float
 from r2lcm_jax.prior.inference import check_prior_matches, reconstruct_image
 from r2lcm_jax.prior.model_file import PriorModel, load_model
 from r2lcm_jax.prior.prior_file import Prior, load_prior

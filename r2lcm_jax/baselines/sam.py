@@ -29,8 +29,8 @@ from r2lcm_jax.baselines import global_mapping as gm
 from r2lcm_jax.baselines import metadata_file as mf
 from r2lcm_jax.baselines import rbf
 from r2lcm_jax.baselines.base import check_image
-from r2lcm_jax.codec.codec import srgb_to_float
 from r2lcm_jax.errors import ShapeMismatchError
+from r2lcm_jax.io.images import srgb_to_float
 
 __all__ = ["SamBaseline", "reconstruct_from_samples", "sample_features"]
 

@@ -29,8 +29,8 @@ import numpy as np
 from flax import serialization
 
 from r2lcm_jax.baselines.base import check_image
-from r2lcm_jax.codec.codec import srgb_to_float
 from r2lcm_jax.errors import BitstreamError, CheckpointError
+from r2lcm_jax.io.images import srgb_to_float
 from r2lcm_jax.prior.init import init_on_host
 from r2lcm_jax.prior.param_doc import read_param_doc, restore_params, write_param_doc
 

@@ -9,25 +9,23 @@ points, the SAM curve its grid steps; see `bd_rate` for the integral. Every meth
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import pathlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from r2lcm_jax.app.figures import figure
+from r2lcm_jax.app.results import Row
 from r2lcm_jax.benchmark.bd_rate import BdResult, bd_psnr, bd_rate
-from r2lcm_jax.benchmark.runs import ROW_FIELDS, Row
-from r2lcm_jax.io.atomic import atomic_path
 
-__all__ = ["Mean", "means", "pareto", "is_r2lcm", "r2lcm_methods", "write_rows_csv",
-           "read_rows_csv", "markdown_tables", "per_image_tables", "variant_table",
+__all__ = ["Mean", "means", "pareto", "is_r2lcm", "r2lcm_methods",
+           "markdown_tables", "per_image_tables", "variant_table",
            "isp_table", "rd_figure", "BdEntry", "bd_entries", "bd_markdown", "target_check",
            "unknown_isp_target_check"]
 
 ALL = "all"
 _R2LCM, _SAM = "R2LCM", "SAM"
-_TEXT_FIELDS = ("method", "setting", "variant", "camera", "name", "isp")
 
 
 def is_r2lcm(method: str) -> bool:
@@ -72,23 +70,6 @@ def pareto(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
         continue
       out.append((rate, psnr))
   return out
-
-
-def write_rows_csv(path: pathlib.Path, rows: Sequence[Row]) -> None:
-  """Every measurement, one row each (atomic)."""
-  with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(ROW_FIELDS)
-    w.writerows([[getattr(r, k) for k in ROW_FIELDS] for r in rows])
-
-
-def read_rows_csv(path: pathlib.Path) -> list[Row]:
-  """Inverse of `write_rows_csv` (to redraw figures from a finished run; files without
-  the `isp` column read as the project ISP)."""
-  with open(path, newline="") as f:
-    return [Row(**{k: (v if k in _TEXT_FIELDS else int(v) if k == "bytes" else float(v))
-                   for k, v in r.items()})
-            for r in csv.DictReader(f)]
 
 
 def _keys(m: dict, variant: str) -> list[tuple[str, str]]:
@@ -225,15 +206,16 @@ def rd_figure(path: pathlib.Path, rows: Sequence[Row], variant: str, label: str,
   SAM: a curve over grid steps; other methods with metadata: points; 0-bpp methods:
   dotted lines.
   """
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  import matplotlib.ticker
-
   m = means(rows)
   cams = [c for c in cameras if any(k[0] == variant and k[3] == c for k in m)] + [ALL]
-  fig, axes = plt.subplots(1, len(cams), figsize=(4.6 * len(cams), 4.2), squeeze=False)
+  with figure(path, dpi=90, nrows=1, ncols=len(cams), figsize=(4.6 * len(cams), 4.2),
+              squeeze=False) as (fig, axes):
+    _draw_rd(fig, axes, m, variant, label, cams)
+
+
+def _draw_rd(fig, axes, m: dict, variant: str, label: str, cams: Sequence[str]) -> None:
+  import matplotlib.ticker
+
   keys = _keys(m, variant)
   for ax, cam in zip(axes[0], cams, strict=True):
     groups: dict[str, list[tuple[str, Mean]]] = {}
@@ -265,10 +247,6 @@ def rd_figure(path: pathlib.Path, rows: Sequence[Row], variant: str, label: str,
     ax.grid(alpha=0.3, which="both")
   axes[0][-1].legend(fontsize=7, loc="best")
   fig.suptitle(f"Rate-distortion, sRGB = {label}")
-  fig.tight_layout()
-  with atomic_path(path) as tmp:
-    fig.savefig(tmp, dpi=90)
-  plt.close(fig)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 Every metadata blob goes to a real file on disk and is read back before decoding; the
 rate is 8 x (file bytes) / (H W) of the image, metadata only and metadata + the stored
-sRGB file (PNG or JPEG). R2LCM goes through `codec.evaluation.evaluate_pairs` (real
+sRGB file (PNG or JPEG). R2LCM goes through `app.evaluation.evaluate_pairs` (real
 `.r2lcm` bitstreams, the project's evaluation protocol); the baselines through their
 `encode` / `reconstruct` and `baselines.metadata_file`. Both are scored by
-`codec.evaluation.score_pair` (PSNR on [0, 1], reconstruction not clamped; SSIM as
-skimage; see `codec.evaluation.PROTOCOL`).
+`metrics.score_pair` (PSNR on [0, 1], reconstruction not clamped; SSIM as
+skimage; see `metrics.PROTOCOL`). Rows are `app.results.Row`.
 """
 
 from __future__ import annotations
@@ -20,39 +20,20 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from r2lcm_jax.app import evaluation
+from r2lcm_jax.app.figures import error_map_figure
+from r2lcm_jax.app.results import Row
 from r2lcm_jax.baselines import metadata_file
 from r2lcm_jax.baselines.base import Baseline, bits_per_pixel
-from r2lcm_jax.codec import evaluation
 from r2lcm_jax.codec.residual_gate import GateSpec
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.data.nus import ImagePair, load_raw_rgb
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.io import images
+from r2lcm_jax.metrics import score_pair
 
-__all__ = ["Row", "MethodSpec", "ErrorMapRequest", "run_baselines", "run_r2lcm", "ROW_FIELDS"]
+__all__ = ["MethodSpec", "ErrorMapRequest", "run_baselines", "run_r2lcm"]
 
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-  """One (method, setting, variant, image) measurement; `isp` made the variant's sRGB
-  ("project" or a third-party "tool:style")."""
-
-  method: str
-  setting: str
-  variant: str
-  camera: str
-  name: str
-  psnr: float
-  ssim: float
-  bytes: int
-  bpp_metadata: float
-  bpp_with_srgb: float
-  encode_s: float
-  decode_s: float
-  isp: str = "project"
-
-
-ROW_FIELDS = [f.name for f in dataclasses.fields(Row)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,13 +97,13 @@ def run_baselines(pairs: Sequence[ImagePair], specs: Sequence[MethodSpec], varia
       t1 = time.perf_counter()
       rec = base.reconstruct(srgb, md)
       t2 = time.perf_counter()
-      psnr, ssim = evaluation.score_pair(x, rec)
+      psnr, ssim = score_pair(x, rec)
       rows.append(Row(spec.method, spec.setting, variant, pair.camera, pair.name, psnr, ssim,
                       len(md), bits_per_pixel(md, h, w),
                       8.0 * (len(md) + srgb_bytes) / (h * w), t1 - t0, t2 - t1, isp))
       if error_maps is not None and pair.name in error_maps.names:
         error_maps.folder.mkdir(parents=True, exist_ok=True)
-        evaluation.error_map_figure(
+        error_map_figure(
           error_maps.folder / f"{variant}_{pair.camera}_{pair.name}_{spec.slug}.png",
           srgb.astype(np.float32) / 255.0, x, rec, error_maps.vmax)
       bar.set_postfix(method=spec.slug, psnr=f"{psnr:.2f}")
@@ -139,13 +120,10 @@ def run_r2lcm(pairs: Sequence[ImagePair], runner: ModelRunner, tables: CodingTab
   """R2LCM at every rate setting through real bitstreams (`evaluate_pairs` into `folder`).
 
   `folder` receives the bitstreams, results.csv, summary.md, rd_curves.png and the
-  error maps of the first setting (see `codec.evaluation`). `manifest` gives ISP-base
+  error maps of the first setting (see `app.evaluation`). `manifest` gives ISP-base
   models the ISP parameters of each image; `gate` is their residual gate. `method` and
   `isp` label the rows (e.g. "R2LCM[fitted]" for one of several checkpoints).
   """
   res = evaluation.evaluate_pairs(pairs, runner, tables, folder, settings=settings,
                                   error_max=error_max, manifest=manifest, gate=gate)
-  return [Row(method, evaluation.RateSetting(r.drop_steps, r.gamma).tag, variant, r.camera,
-              r.name, r.psnr, r.ssim, r.bytes, r.bpp_metadata, r.bpp_with_srgb,
-              r.encode_network_s + r.encode_coding_s, r.decode_network_s + r.decode_coding_s, isp)
-          for r in res]
+  return [dataclasses.replace(r, method=method, variant=variant, isp=isp) for r in res]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from absl import flags
 
+from r2lcm_jax.app.files import OUTPUT_FORMATS, decode_file, load_runner
 from r2lcm_jax.cli.flag_checks import profiler_trace, require
-from r2lcm_jax.codec.files import OUTPUT_FORMATS, decode_file, load_runner
 
 __all__ = ["main"]
 

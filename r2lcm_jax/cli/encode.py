@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from absl import flags
 
+from r2lcm_jax.app.files import encode_file, load_runner
 from r2lcm_jax.cli.flag_checks import define_gate_tile, profiler_trace, require
 from r2lcm_jax.codec import residual_gate
-from r2lcm_jax.codec.files import encode_file, load_runner
 
 __all__ = ["main"]
 

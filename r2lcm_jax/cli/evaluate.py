@@ -5,7 +5,7 @@
                [--gate_tile PIXELS]
 
 Writes results.csv, summary.csv/.md, rd_curves.png and error_maps/ (see
-r2lcm_jax/codec/evaluation.py for the protocol).
+r2lcm_jax/app/evaluation.py for the protocol).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import pathlib
 
 from absl import flags
 
+from r2lcm_jax.app.evaluation import RateSetting, evaluate_pairs
+from r2lcm_jax.app.files import load_runner
 from r2lcm_jax.cli.flag_checks import define_gate_tile, require
 from r2lcm_jax.codec.codec import gate_for
-from r2lcm_jax.codec.evaluation import PROTOCOL, RateSetting, evaluate_pairs
-from r2lcm_jax.codec.files import load_runner
 from r2lcm_jax.data.nus import find_pairs
 from r2lcm_jax.errors import ConfigError
+from r2lcm_jax.metrics import PROTOCOL
 
 __all__ = ["main", "parse_settings"]
 

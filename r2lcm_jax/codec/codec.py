@@ -1,14 +1,17 @@
 """compress / decompress: (RAW, sRGB) <-> `.r2lcm` metadata bitstream.
 
     encoder                                         decoder
-    x_raw, sRGB ─ pad to 16 ─► g_a (tiled) ─► y     sRGB ─ pad ─┐
+    base: x = raw, or the residual over a base      base rebuilt from sRGB + header
+          image made from the sRGB (base_residual)
+    x, sRGB ─ pad to 16 ─► g_a (tiled) ─► y         sRGB ─ pad ─┐
                                h_a ─► z             header ◄─ bitstream
     hyper level: code z with P = 0  ──────────────► decode ẑ (same loop)
     P_main = h_s(ẑ; sRGB)                           P_main = h_s(ẑ; sRGB)
     main level: code y with P_main ───────────────► decode ŷ (same loop)
     (optional) x̂ = g_s(bicubic×4(ŷ)) (tiled)        x̂ = g_s(bicubic×4(ŷ)) (tiled), crop
-    [ISP-base models, optional] residual gate: x̂ = g_s(...) ─► per-tile/channel scale s
-      chosen against the RAW, coded as group "gate" ───► decode s, apply (codec.residual_gate)
+    [models with a base, optional] residual gate: per-tile/channel scale s of the
+      residual chosen against the RAW, coded as group "gate" ───► decode s
+    raw estimate = base + gated residual (base_residual.Base.reconstruct, both sides)
 
 Nothing but the sRGB image and the bitstream reaches the decoder: order masks come from
 fixed Gumbel keys and the decoded state, the header carries geometry, rate settings and
@@ -28,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from r2lcm_jax.codec import geometry, residual_gate, tiling
+from r2lcm_jax.codec.base_residual import Base
 from r2lcm_jax.codec.latent_coding import RateSettings, code_level
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.codec.step_coders import DecodingStepCoder, EncodingStepCoder, GroupRate
@@ -40,8 +44,8 @@ from r2lcm_jax.errors import (
   InputError,
   ShapeMismatchError,
 )
+from r2lcm_jax.io.images import srgb_to_float
 from r2lcm_jax.io.sensor_layout import SensorLayout
-from r2lcm_jax.isp import fitted_map
 from r2lcm_jax.isp.pipeline import IspParams
 from r2lcm_jax.models import isp_base
 
@@ -55,7 +59,6 @@ __all__ = [
   "decompress_image",
   "compress_batch",
   "gate_for",
-  "srgb_to_float",
   "srgb_fingerprint",
   "DEFAULT_TILE",
   "DEFAULT_HALO",
@@ -63,7 +66,6 @@ __all__ = [
 
 DEFAULT_TILE = 128  # latent pixels per tile core (512 image pixels)
 DEFAULT_HALO = 8  # latent pixels of context around a core (see codec.tiling)
-_MAX_GAMMA_MILLI = 1 << 20
 
 
 @dataclasses.dataclass
@@ -106,18 +108,6 @@ class DecompressResult:
   z_hat: np.ndarray
   header: bitstream.Header
   seconds: dict[str, float]
-
-
-def srgb_to_float(srgb: np.ndarray) -> np.ndarray:
-  """uint8 (H, W, 3) -> float32 /255; float input is returned as float32 (H, W, 3)."""
-  srgb = np.asarray(srgb)
-  if srgb.ndim != 3 or srgb.shape[2] != 3:
-    raise ShapeMismatchError(f"sRGB must be (H, W, 3), got {srgb.shape}")
-  if srgb.dtype == np.uint8:
-    return srgb.astype(np.float32) / np.float32(255.0)
-  if not np.issubdtype(srgb.dtype, np.floating):
-    raise InputError(f"sRGB must be uint8 or float, got {srgb.dtype}")
-  return np.ascontiguousarray(srgb, np.float32)
 
 
 def srgb_fingerprint(srgb_f32: np.ndarray) -> bytes:
@@ -241,51 +231,32 @@ def compress_image(
     raise ShapeMismatchError(f"raw must be (H, W, 3), got {raw.shape}")
   if raw.shape != s.shape:
     raise ShapeMismatchError(f"raw {raw.shape[:2]} and sRGB {s.shape[:2]} differ in size")
-  cfg = runner.config
-  isp_values, x_base, fitted = _encoder_base(cfg, s, raw, isp)
-  if gate is not None and x_base is None:
-    raise InputError("the residual gate scales the residual over a base: it needs a "
-                     "model with base 'isp_inverse' or 'fitted'")
-  x_raw = raw
-  raw = isp_base.to_residual(cfg, raw, x_base)
-  T = runner.num_steps
-  if not 0 <= drop_steps < T:
-    raise InputError(f"drop_steps must be in 0..{T - 1}, got {drop_steps}")
-  gamma_milli = int(round(float(gamma) * 1000))
-  if not 0 <= gamma_milli <= _MAX_GAMMA_MILLI:
-    raise InputError(f"gamma must be >= 0 and reasonable, got {gamma}")
-  rate = RateSettings(drop_steps=drop_steps, gamma_milli=gamma_milli)
+  rate = RateSettings.from_request(drop_steps, gamma, runner.num_steps)
+  base = Base.for_encoder(runner.config, s, raw, isp)
+  base.check_gate(gate)
   pad = geometry.plan_padding(*raw.shape[:2])
-  x_p = geometry.pad(raw, pad)[None]
+  x_p = geometry.pad(base.target(raw), pad)[None]
   s_p = geometry.pad(s, pad)[None]
   clock = _Clock()
   run = _TimedRunner(runner, clock)
   coder_backend = _as_backend(backend)
   coder = EncodingStepCoder(tables, coder_backend, lanes=lanes, clock=clock)
+  # Analysis, then both levels through the shared coding loop.
   y = _analysis_tiled(run, x_p, s_p, tile, halo)
   z = run.analysis_hyper(y, s_p)
-  C = runner.latent_channels
-  P_hyper = np.zeros(z.shape[:3] + (2 * C,), np.float32)
-  z_hat = code_level(run, "hyper", z, P_hyper, s_p, rate, coder)
-  P_main = run.hyper_synthesis(z_hat, s_p)
-  y_hat = code_level(run, "main", y, P_main, s_p, rate, coder)
+  z_hat, y_hat = _code_levels(run, z, y, s_p, rate, coder)
+  # Optional encoder-side synthesis; the residual gate needs it.
   x_hat = symbols = delta = None
   if reconstruct or gate is not None:
     x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
-    if x_base is not None:
-      delta = isp_base.residual_delta(cfg, x_hat)
+    delta = base.delta(x_hat)
   if gate is not None:
-    symbols = residual_gate.choose(x_raw, x_base, delta, gate)
+    symbols = base.choose_gate(raw, x_hat, gate)
     coder.symbols(residual_gate.GROUP,
                   residual_gate.table_indexes(symbols.size, tables.scale_table),
                   lambda: symbols.ravel(), residual_gate.estimate_bits)
-    x_hat = residual_gate.apply(x_base, delta, symbols, gate)
-  elif x_hat is not None:
-    x_hat = isp_base.from_residual(cfg, x_hat, x_base)
-  flags = (bitstream.FLAG_ISP if isp_values is not None else 0) | (
-    bitstream.FLAG_GATE if gate is not None else 0) | (
-    bitstream.FLAG_FITTED if fitted is not None else 0) | (
-    bitstream.FLAG_SENSOR if sensor is not None else 0)
+  if x_hat is not None:
+    x_hat = base.reconstruct(x_hat, gate, symbols)
   header = bitstream.Header(
     coder_id=coder_backend.coder_id,
     table_fingerprint=tables.fingerprint,
@@ -295,15 +266,16 @@ def compress_image(
     padded_hw=(pad.padded_height, pad.padded_width),
     crop=pad.crop,
     latent_shapes=(tuple(z.shape[1:]), tuple(y.shape[1:])),
-    num_steps=T,
-    drop_steps=drop_steps,
-    gamma_milli=gamma_milli,
+    num_steps=runner.num_steps,
+    drop_steps=rate.drop_steps,
+    gamma_milli=rate.gamma_milli,
     lanes=lanes,
-    flags=flags,
-    isp=isp_values,
+    flags=base.flags | (bitstream.FLAG_GATE if gate is not None else 0) | (
+      bitstream.FLAG_SENSOR if sensor is not None else 0),
+    isp=base.isp,
     gate_tile=gate.tile if gate is not None else 0,
     gate_denominator=gate.denominator if gate is not None else 0,
-    fitted=fitted.to_bytes() if fitted is not None else None,
+    fitted=base.fitted,
     sensor=sensor.to_bytes() if sensor is not None else None,
   )
   groups = [bitstream.Group(name, subs) for name, subs in coder.groups.items()]
@@ -312,29 +284,18 @@ def compress_image(
                         dict(coder.rates), symbols, gate, delta)
 
 
-def _encoder_base(cfg, s: np.ndarray, raw: np.ndarray, isp: IspParams | None):
-  """(isp header values | None, x_base | None, FittedMap | None) of the model's base.
+def _code_levels(run, z, y, s_p, rate, coder) -> tuple[np.ndarray, np.ndarray]:
+  """Codes (or, with z = y = None, decodes) the hyper level, then the main level given it.
 
-  x_base is computed from exactly what the decoder will read back from the header.
+  Args: z (1, h/4, w/4, C), y (1, h, w, C) or None; s_p (1, H, W, 3) padded sRGB.
+  Returns z_hat, y_hat float32, identical on both sides.
   """
-  if isp_base.needs_fit(cfg):
-    fitted = isp_base.fit_base(cfg, s, raw)
-    return None, isp_base.base_image(cfg, s, None, fitted), fitted
-  isp_values = None
-  if isp_base.needs_isp(cfg) and isp is not None:
-    isp_values = isp_base.header_values(isp)
-    isp = isp_base.params_from_header(isp_values)  # exactly what the decoder will use
-    isp_base.check_rendered_by(s, raw, isp)
-  return isp_values, isp_base.base_image(cfg, s, isp), None  # InputError if `isp` is missing
-
-
-def _decoder_base(cfg, s: np.ndarray, header: bitstream.Header) -> np.ndarray | None:
-  """x_base (H, W, 3) of the bitstream's base block, or None for base "none"."""
-  if header.fitted is not None:
-    return isp_base.base_image(cfg, s, None, fitted_map.FittedMap.from_bytes(header.fitted))
-  if header.isp is not None:
-    return isp_base.base_image(cfg, s, isp_base.params_from_header(header.isp))
-  return None
+  h, w = s_p.shape[1] // run.scale, s_p.shape[2] // run.scale
+  P_hyper = np.zeros((1, h // 4, w // 4, 2 * run.latent_channels), np.float32)
+  z_hat = code_level(run, "hyper", z, P_hyper, s_p, rate, coder)
+  P_main = run.hyper_synthesis(z_hat, s_p)
+  y_hat = code_level(run, "main", y, P_main, s_p, rate, coder)
+  return z_hat, y_hat
 
 
 def compress(
@@ -385,14 +346,6 @@ def _check_header(header: bitstream.Header, runner: ModelRunner, tables: CodingT
     raise BitstreamError("bitstream geometry is inconsistent with the image size/model")
   if not 0 <= header.drop_steps < T:
     raise BitstreamError(f"bitstream drop_steps {header.drop_steps} out of range")
-  cfg = runner.config
-  for needed, block, what in ((isp_base.needs_isp(cfg), header.isp, "ISP"),
-                              (isp_base.needs_fit(cfg), header.fitted, "fitted-map")):
-    if needed != (block is not None):
-      raise BitstreamError(
-        f"bitstream and model disagree on the base: the model "
-        f"{'needs' if needed else 'has no use for'} the {what} block, the bitstream "
-        f"{'has' if block is not None else 'has none'}")
 
 
 def decompress_image(
@@ -425,6 +378,7 @@ def decompress_image(
   s = srgb_to_float(srgb)
   header, groups = bitstream.unpack(bytes(data))
   _check_header(header, runner, tables, s)
+  base = Base.from_header(runner.config, s, header)
   coder_backend = (
     backends.backend_for_coder(header.coder_id) if backend is None else _as_backend(backend)
   )
@@ -441,18 +395,15 @@ def decompress_image(
     clock=clock,
   )
   rate = RateSettings(drop_steps=header.drop_steps, gamma_milli=header.gamma_milli)
-  C = runner.latent_channels
   scale = runner.scale
   h, w = pad.padded_height // scale, pad.padded_width // scale
+  C = runner.latent_channels
   expected_shapes = ((h // 4, w // 4, C), (h, w, C))
   if tuple(tuple(x) for x in header.latent_shapes) != expected_shapes:
     raise BitstreamError(
       f"latent shapes {header.latent_shapes} do not match the model ({expected_shapes})"
     )
-  P_hyper = np.zeros((1, h // 4, w // 4, 2 * C), np.float32)
-  z_hat = code_level(run, "hyper", None, P_hyper, s_p, rate, coder)
-  P_main = run.hyper_synthesis(z_hat, s_p)
-  y_hat = code_level(run, "main", None, P_main, s_p, rate, coder)
+  z_hat, y_hat = _code_levels(run, None, None, s_p, rate, coder)
   symbols = gate = None
   if header.flags & bitstream.FLAG_GATE:
     gate = residual_gate.GateSpec(header.gate_tile, header.gate_denominator)
@@ -465,13 +416,7 @@ def decompress_image(
   if unused:
     raise BitstreamError(f"bitstream has unexpected coding groups {sorted(unused)}")
   x_hat = geometry.crop(_synthesis_tiled(run, y_hat, s_p, tile, halo)[0], pad)
-  cfg = runner.config
-  x_base = _decoder_base(cfg, s, header)
-  if x_base is not None:
-    if gate is not None:
-      x_hat = residual_gate.apply(x_base, isp_base.residual_delta(cfg, x_hat), symbols, gate)
-    else:
-      x_hat = isp_base.from_residual(cfg, x_hat, x_base)
+  x_hat = base.reconstruct(x_hat, gate, symbols)
   return DecompressResult(x_hat, y_hat, z_hat, header, clock.seconds)
 
 

@@ -26,8 +26,12 @@ from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.codec.step_coders import StepCoder
 from r2lcm_jax.entropy import gaussian
 from r2lcm_jax.entropy import indexes as entropy_indexes
+from r2lcm_jax.errors import InputError
+from r2lcm_jax.models.context_model import gamma_applies, is_dropped
 
-__all__ = ["RateSettings", "code_level", "gamma_applies", "is_dropped"]
+__all__ = ["RateSettings", "code_level"]
+
+_MAX_GAMMA_MILLI = 1 << 20  # gamma <= 1048.576
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,15 +51,15 @@ class RateSettings:
   def gamma(self) -> float:
     return self.gamma_milli / 1000.0
 
-
-def is_dropped(level: str, step: int, num_steps: int, rate: RateSettings) -> bool:
-  """True when `step` of `level` is not transmitted."""
-  return level == "main" and step >= num_steps - rate.drop_steps
-
-
-def gamma_applies(level: str, step: int, num_steps: int, rate: RateSettings) -> bool:
-  """True on the last transmitted main-level step (where γ coarsens the step)."""
-  return level == "main" and step == num_steps - 1 - rate.drop_steps
+  @classmethod
+  def from_request(cls, drop_steps: int, gamma: float, num_steps: int) -> RateSettings:
+    """The encoder's settings; InputError unless 0 <= drop_steps < T and gamma >= 0."""
+    if not 0 <= drop_steps < num_steps:
+      raise InputError(f"drop_steps must be in 0..{num_steps - 1}, got {drop_steps}")
+    gamma_milli = int(round(float(gamma) * 1000))
+    if not 0 <= gamma_milli <= _MAX_GAMMA_MILLI:
+      raise InputError(f"gamma must be >= 0 and reasonable, got {gamma}")
+    return cls(drop_steps=int(drop_steps), gamma_milli=gamma_milli)
 
 
 def _f16(a: np.ndarray) -> np.ndarray:
@@ -102,10 +106,10 @@ def code_level(
     # Channel-major gather: (C, n) then flattened.
     mu_s = mu[sel].T.ravel()
     q_s = q[sel].T.ravel()
-    if is_dropped(level, i, T, rate):
+    if is_dropped(level, i, T, rate.drop_steps):
       values = mu_s
     else:
-      q_code = q_s + np.float32(rate.gamma) if gamma_applies(level, i, T, rate) else q_s
+      q_code = q_s + np.float32(rate.gamma) if gamma_applies(level, i, T, rate.drop_steps) else q_s
       q_code = q_code.astype(np.float32)
       idx = entropy_indexes.scale_indexes(sigma[sel].T.ravel(), q_code, runner.scale_table)
       u_s = None if u is None else u[0][sel].T.ravel()

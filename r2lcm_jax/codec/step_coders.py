@@ -18,24 +18,7 @@ from r2lcm_jax.coding import substreams
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.errors import BitstreamError
 
-__all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "GroupRate",
-           "plan_group", "LANE_BUDGET"]
-
-LANE_BUDGET = 0.003  # rANS lane states may cost at most this fraction of the payload
-
-
-def plan_group(n: int, est_bits: float, *, max_lanes: int) -> tuple[int, int]:
-  """(lanes per substream, K substreams) for a group of n symbols of ~est_bits.
-
-  Every lane costs its 4-byte final state, so the total lane count is kept within
-  LANE_BUDGET of the estimated payload; K then follows substreams'
-  choose_num_substreams. Both numbers are written into the bitstream (K in the
-  container, the lane count in each substream), so decoders never recompute them.
-  """
-  est_bytes = max(float(est_bits), 0.0) / 8.0
-  lanes = int(min(max_lanes, max(1, LANE_BUDGET * est_bytes // 4), max(1, n)))
-  return lanes, substreams.choose_num_substreams(n, est_bits, lanes=lanes)
-
+__all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "GroupRate"]
 
 @dataclasses.dataclass(frozen=True)
 class GroupRate:
@@ -79,7 +62,10 @@ class StepCoder(abc.ABC):
 
 
 class EncodingStepCoder(StepCoder):
-  """Quantises with `compute()` and entropy-codes every group into substreams."""
+  """Quantises with `compute()` and entropy-codes every group into substreams.
+
+  `lanes` is the maximum rANS lanes per substream.
+  """
 
   def __init__(self, tables: CodingTables, backend, *, lanes: int, clock=None):
     super().__init__(clock)
@@ -97,11 +83,13 @@ class EncodingStepCoder(StepCoder):
   def symbols(self, group, indexes, compute, estimate):
     symbols = np.asarray(compute(), np.int32)
     bits = float(estimate(symbols))
-    lanes, num = plan_group(symbols.size, bits, max_lanes=self._lanes)
+    # The one lane planner (coding.substreams): K and the lanes follow from the
+    # group's size and estimated payload; both are written into the bitstream.
+    num = substreams.choose_num_substreams(symbols.size, bits, lanes=self._lanes)
     subs = self._timed(
       lambda: substreams.encode_group(
         symbols, indexes, self._tables, num_substreams=num, backend=self._backend,
-        lanes=lanes,
+        lanes=self._lanes, est_bits=bits,
       )
     )
     self.groups[group] = subs

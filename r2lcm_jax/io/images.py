@@ -18,10 +18,11 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from r2lcm_jax.errors import ImageFormatError, InputError
+from r2lcm_jax.errors import ImageFormatError, InputError, ShapeMismatchError
 from r2lcm_jax.io.atomic import atomic_write_bytes
 
 __all__ = [
+  "srgb_to_float",
   "read_image",
   "write_tiff16",
   "write_png",
@@ -108,6 +109,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
   except Exception as e:  # decoder-specific errors: all mean a broken file
     raise ImageFormatError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from e
   return _normalise_layout(np.asarray(arr), path)
+
+
+def srgb_to_float(srgb: np.ndarray) -> np.ndarray:
+  """uint8 (H, W, 3) -> float32 /255; float input is returned as float32 (H, W, 3)."""
+  srgb = np.asarray(srgb)
+  if srgb.ndim != 3 or srgb.shape[2] != 3:
+    raise ShapeMismatchError(f"sRGB must be (H, W, 3), got {srgb.shape}")
+  if srgb.dtype == np.uint8:
+    return srgb.astype(np.float32) / np.float32(255.0)
+  if not np.issubdtype(srgb.dtype, np.floating):
+    raise InputError(f"sRGB must be uint8 or float, got {srgb.dtype}")
+  return np.ascontiguousarray(srgb, np.float32)
 
 
 def to_uint16(rgb: np.ndarray) -> np.ndarray:

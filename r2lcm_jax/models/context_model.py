@@ -38,13 +38,28 @@ from r2lcm_jax.models.transforms import (
   make_g_mask,
 )
 
-__all__ = ["LevelEntropyModel", "step_schedule"]
+__all__ = ["LevelEntropyModel", "step_schedule", "is_dropped", "gamma_applies"]
+
+
+def is_dropped(level: str, step, num_steps: int, drop_steps):
+  """The drop rule: the last `drop_steps` main-level steps are not sent (decoder: mu).
+
+  Written once for training (traced arrays), the codec (python ints) and the decoder.
+  Args: level "hyper" | "main"; step: int or int array; drop_steps: int or traced int.
+  Returns: bool, or a bool array shaped like `step` (always False for "hyper").
+  """
+  return level == "main" and step >= num_steps - drop_steps
+
+
+def gamma_applies(level: str, step, num_steps: int, drop_steps):
+  """The gamma rule: the last sent main-level step is coded with step 2^(q + gamma)."""
+  return level == "main" and step == num_steps - 1 - drop_steps
 
 
 def step_schedule(
   level: str, num_steps: int, drop_steps: int | jax.Array, gamma: float | jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-  """Per-step rate controls, identical for encoder, decoder and training.
+  """Per-step rate controls of the training / eval forward (`is_dropped`, `gamma_applies`).
 
   Args:
     level: "hyper" or "main" (drop / gamma only act on "main").
@@ -56,11 +71,9 @@ def step_schedule(
     dropped bool (T,), q_offset float32 (T,).
   """
   i = jnp.arange(num_steps)
-  if level != "main":
-    return jnp.zeros((num_steps,), bool), jnp.zeros((num_steps,), jnp.float32)
-  dropped = i >= num_steps - drop_steps
-  offset = jnp.where(i == num_steps - 1 - drop_steps, gamma, 0.0).astype(jnp.float32)
-  return dropped, offset
+  dropped = jnp.broadcast_to(is_dropped(level, i, num_steps, drop_steps), (num_steps,))
+  offset = jnp.where(gamma_applies(level, i, num_steps, drop_steps), gamma, 0.0)
+  return dropped, jnp.broadcast_to(offset, (num_steps,)).astype(jnp.float32)
 
 
 class LevelEntropyModel(nn.Module):

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
+from r2lcm_jax.app.results import Row, read_rows_csv, write_rows_csv
 from r2lcm_jax.benchmark import report
-from r2lcm_jax.benchmark.runs import Row
 
 
 def _row(method, setting, camera, name, psnr, bpp, variant="png"):
@@ -122,6 +122,6 @@ def test_bd_rate_per_checkpoint_and_tables_per_isp_and_image():
 
 
 def test_results_csv_keeps_the_isp(tmp_path):
-  report.write_rows_csv(tmp_path / "r.csv", THIRD + ROWS)
-  back = report.read_rows_csv(tmp_path / "r.csv")
+  write_rows_csv(tmp_path / "r.csv", THIRD + ROWS)
+  back = read_rows_csv(tmp_path / "r.csv")
   assert back == THIRD + ROWS and back[0].isp == "darktable:local" and back[-1].isp == "project"

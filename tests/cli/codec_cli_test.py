@@ -12,9 +12,9 @@ import jax
 import numpy as np
 import pytest
 
+from r2lcm_jax.app.evaluation import RateSetting, evaluate_pairs
+from r2lcm_jax.app.files import decode_file, encode_file, load_runner
 from r2lcm_jax.codec.checkpoint import save_checkpoint
-from r2lcm_jax.codec.evaluation import RateSetting, evaluate_pairs
-from r2lcm_jax.codec.files import decode_file, encode_file, load_runner
 from r2lcm_jax.data.nus import find_pairs
 from r2lcm_jax.io import images
 from r2lcm_jax.models.config import R2LCMConfig

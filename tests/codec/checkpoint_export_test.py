@@ -9,8 +9,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from r2lcm_jax.app.export import export_run
 from r2lcm_jax.codec import checkpoint as ckpt_lib
-from r2lcm_jax.codec.export import export_run
 from r2lcm_jax.errors import CheckpointError
 from r2lcm_jax.io.camera_profile import load_profile
 from r2lcm_jax.models.config import R2LCMConfig

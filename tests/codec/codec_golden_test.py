@@ -21,8 +21,8 @@ import pathlib
 import numpy as np
 import pytest
 
+from r2lcm_jax.app.files import load_runner
 from r2lcm_jax.codec import codec
-from r2lcm_jax.codec.files import load_runner
 from r2lcm_jax.coding import bitstream
 from r2lcm_jax.errors import BitstreamError
 from r2lcm_jax.io import images

@@ -27,15 +27,17 @@ import pathlib
 
 import numpy as np
 
+from r2lcm_jax.app.files import load_runner
 from r2lcm_jax.codec import codec, geometry
 from r2lcm_jax.codec.checkpoint import resolve_checkpoint
-from r2lcm_jax.codec.files import load_runner
-from r2lcm_jax.codec.latent_coding import RateSettings, gamma_applies
+from r2lcm_jax.codec.latent_coding import RateSettings
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.entropy import indexes as entropy_indexes
 from r2lcm_jax.errors import R2lcmError
+from r2lcm_jax.io import images
 from r2lcm_jax.isp.pipeline import render_srgb
 from r2lcm_jax.models import isp_base
+from r2lcm_jax.models.context_model import gamma_applies
 
 _STEP_INPUTS = ("u_hat", "q_map", "known", "P")
 
@@ -92,7 +94,7 @@ class Recorder:
 
   def _indexes(self, level, i, sigma, q):
     sel = self._orders[level] == i
-    if gamma_applies(level, i, self.num_steps, self._rate):
+    if gamma_applies(level, i, self.num_steps, self._rate.drop_steps):
       q = (q + np.float32(self._rate.gamma)).astype(np.float32)
     idx = np.zeros(q.shape, np.int32)
     idx[sel] = entropy_indexes.scale_indexes(sigma[sel], q[sel], self.scale_table)
@@ -204,7 +206,7 @@ def main() -> None:
   if args.replay:
     with np.load(args.replay) as z:
       calls = {k: z[k] for k in z.files}
-    s = codec.srgb_to_float(srgb)
+    s = images.srgb_to_float(srgb)
     s_p = geometry.pad(s, geometry.plan_padding(*s.shape[:2]))[None]
     np.savez(out / f"{args.tag}.replay.npz", **replay(runner, rate, calls, s_p))
 

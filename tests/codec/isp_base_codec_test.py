@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from r2lcm_jax.codec import codec
-from r2lcm_jax.codec.evaluation import score_pair
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.coding import bitstream
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.errors import BitstreamError, ConfigError, InputError
 from r2lcm_jax.io.images import decode_jpeg, encode_jpeg
 from r2lcm_jax.isp import pipeline
+from r2lcm_jax.metrics import score_pair
 from r2lcm_jax.models import isp_base
 from r2lcm_jax.models.config import R2LCMConfig
 from r2lcm_jax.models.param_init import init_params

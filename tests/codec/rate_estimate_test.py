@@ -7,9 +7,9 @@ import pathlib
 import numpy as np
 import pytest
 
+from r2lcm_jax.app.files import load_runner
 from r2lcm_jax.codec import codec
 from r2lcm_jax.codec.checkpoint import resolve_checkpoint
-from r2lcm_jax.codec.files import load_runner
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.io import images
 from r2lcm_jax.isp.pipeline import render_srgb

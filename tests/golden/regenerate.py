@@ -30,9 +30,9 @@ import sys
 import jax
 import numpy as np
 
+from r2lcm_jax.app.files import load_runner
 from r2lcm_jax.codec import codec
 from r2lcm_jax.codec.checkpoint import save_checkpoint
-from r2lcm_jax.codec.files import load_runner
 from r2lcm_jax.coding import bitstream
 from r2lcm_jax.data.synthetic import synthetic_pair
 from r2lcm_jax.io import images

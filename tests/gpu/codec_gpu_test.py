@@ -37,6 +37,7 @@ from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.demo import demo_dng
 from r2lcm_jax.errors import R2lcmError
+from r2lcm_jax.io import images
 from r2lcm_jax.isp.pipeline import render_srgb
 
 pytestmark = pytest.mark.gpu
@@ -71,7 +72,7 @@ def runs(devices):
   ckpt = load_checkpoint(resolve_checkpoint("default"))
   src = load_source(demo_dng())
   raw, srgb = src.raw_rgb, render_srgb(src.raw_rgb, src.params)
-  s = codec.srgb_to_float(srgb)
+  s = images.srgb_to_float(srgb)
   s_p = geometry.pad(s, geometry.plan_padding(*s.shape[:2]))[None]
   drop_steps, gamma = ckpt.rate
   rate = RateSettings(drop_steps, int(round(gamma * 1000)))

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from r2lcm_jax.codec.files import decode_file, encode_file, load_runner
+from r2lcm_jax.app.files import decode_file, encode_file, load_runner
 from r2lcm_jax.coding import bitstream
 from r2lcm_jax.errors import BitstreamError, InputError
 from r2lcm_jax.io.dng import dng_from_raw

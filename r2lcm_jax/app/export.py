@@ -1,6 +1,6 @@
 """Exports a training run as a codec checkpoint: params + config + coding tables.
 
-    python -m r2lcm_jax.codec.export --workdir RUN --out DIR [--step S]
+    python -m r2lcm_jax.app.export --workdir RUN --out DIR [--step S]
         [--profile_from FILE.dng]
 
 Reads `RUN/config.json` (the model fields) and the parameters of the newest (or the
