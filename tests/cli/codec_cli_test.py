@@ -127,9 +127,10 @@ def test_eval_writes_csv_summary_plots_and_error_maps(checkpoint, real_data, tmp
   with open(out / "results.csv") as f:
     table = list(csv.DictReader(f))
   assert len(table) == 6
+  assert {r["setting"] for r in table} == {"d0_g0", "d2_g0", "d0_g2"}
   for row in table:
-    size = (out / "bitstreams" / f"imx135_{row['name']}_d{row['drop_steps']}_g"
-            f"{float(row['gamma']):g}.r2lcm").stat().st_size
+    assert row["method"] == "R2LCM"
+    size = (out / "bitstreams" / f"imx135_{row['name']}_{row['setting']}.r2lcm").stat().st_size
     assert int(row["bytes"]) == size
     assert float(row["bpp_metadata"]) == pytest.approx(8 * size / (96 * 128))
   assert (out / "rd_curves.png").stat().st_size > 1000

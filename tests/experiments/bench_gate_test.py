@@ -1,4 +1,7 @@
-"""`r2lcm bench gate`: the residual-gate ablation runs on a real file and orders sensibly."""
+"""`r2lcm bench gate`: the residual-gate ablation runs on a real file and orders sensibly.
+
+`slow` (a whole INTEL-TAU frame through the codec): the gate itself is covered in the
+default run by tests/codec/residual_gate_test.py."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import subprocess
 import sys
 
 import jax
+import pytest
 
 from r2lcm_jax.codec.checkpoint import save_checkpoint
 from r2lcm_jax.models.config import R2LCMConfig
@@ -16,6 +20,7 @@ from r2lcm_jax.models.param_init import init_params
 INTELTAU = "S_IMX135_BLCCSC_field_004_sensorname_sony_imx135.png"
 
 
+@pytest.mark.slow
 def test_bench_gate_cli_on_a_real_file(real_data, tmp_path):
   cfg = R2LCMConfig(N=8, latent_channels=4, base="isp_inverse", coverage="full")
   ckpt = tmp_path / "ckpt"

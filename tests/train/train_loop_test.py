@@ -8,6 +8,13 @@
   last good checkpoint intact;
 - metrics land in TensorBoard event files and `--profile_steps` writes a trace.
 
+The default run keeps the reference run (the `r2lcm train` command end to end); the
+other three are `slow` (`pytest -m slow`), as each costs one or two more compilations in
+a fresh process. Faster tests cover their parts in the default run: the sharded batch
+split (`train_infra_test.test_shard_batch_*`), checkpoint state and iterator restore
+(`train_infra_test.test_checkpoint_restores_*`), the step's non-finite guard
+(`train_infra_test.test_train_step_skips_*`).
+
 Every run is a `r2lcm train` subprocess on a 4-device CPU platform
 (XLA_FLAGS=--xla_force_host_platform_device_count=4, set before jax starts) with
 one persistent XLA compilation cache (in .pytest_cache, kept between sessions), so
@@ -103,6 +110,7 @@ def test_reference_run_writes_metrics_profile_and_the_loss_goes_down(reference):
   assert _ckpt_steps(reference)[-1] == STEPS
 
 
+@pytest.mark.slow
 def test_four_devices_give_the_one_device_loss_on_the_same_global_batch(tmp_path, env, reference):
   r = _train(env, tmp_path, "num_devices=4,num_steps=3")
   assert r.returncode == 0, r.stderr[-4000:]
@@ -114,6 +122,7 @@ def test_four_devices_give_the_one_device_loss_on_the_same_global_batch(tmp_path
   assert _ckpt_steps(tmp_path) == [2, 3]
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_to_identical_parameters(tmp_path, env, reference):
   cmd = [sys.executable, "-m", "r2lcm_jax.cli.main", "train", f"--config={TINY}:num_devices=1,num_steps={STEPS}", f"--workdir={tmp_path}"]
   proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -137,6 +146,7 @@ def test_killed_training_resumes_to_identical_parameters(tmp_path, env, referenc
   _assert_trees_bitwise_equal(_params(reference, STEPS), _params(tmp_path, STEPS))
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, env, reference):
   good = _train(env, tmp_path, "num_devices=1,num_steps=2")
   assert good.returncode == 0, good.stderr[-4000:]
