@@ -225,10 +225,12 @@ def encode_file(
   backend: str = "auto",
   manifest: str | None = None,
   gate_tile: int | None = None,
+  order: str = "learned",
 ) -> EncodedFiles:
   """Encodes one RAW file; writes STEM.{jpg|png} and STEM.r2lcm (see module doc).
 
   `gate_tile`: the residual gate (`codec.gate_for`: None = the model's default, 0 = off).
+  `order`: the context model's coding order (`models.coding_order`; in the header).
   """
   stem = pathlib.Path(out_stem)
   inputs = read_encoder_inputs(raw_path, srgb_path, jpeg_quality, manifest)
@@ -239,7 +241,7 @@ def encode_file(
     _check_writable(path)
   result = codec.compress_image(
     raw, srgb, runner, ckpt.tables, drop_steps=drop_steps, gamma=gamma, backend=backend,
-    isp=isp, gate=codec.gate_for(runner, gate_tile), sensor=inputs.sensor,
+    isp=isp, gate=codec.gate_for(runner, gate_tile), sensor=inputs.sensor, order=order,
   )
   if jpeg is not None:
     images.atomic_write_bytes(srgb_out, jpeg)

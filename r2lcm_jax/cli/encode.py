@@ -3,12 +3,17 @@
     r2lcm encode --raw IMG.dng [--checkpoint CKPT|default] --out STEM [--jpeg_quality Q]
                  [--drop_steps D] [--gamma G] [--srgb FILE] [--backend auto|native|jax|numpy|tfc]
                  [--profile DIR] [--manifest ROOT/manifest.json] [--gate_tile PIXELS]
+                 [--order learned|argmax|random|checkerboard]
 
 Models that reconstruct over the naive inverse ISP (base "isp_inverse") store the ISP
 parameters in the metadata: those of the RAW file, or of its `--manifest` entry when the
 sRGB given with --srgb was rendered by `r2lcm render` with other settings. They also get a
 residual gate by default (`codec.residual_gate`: a per-tile scale on the decoded residual
 that the encoder picks against the RAW; `--gate_tile 0` turns it off).
+
+`--order` picks the context model's coding order (`models.coding_order`): the learned
+sRGB-guided masks (default), their noise-free argmax, a random balanced partition, or the
+two-pass checkerboard. It is recorded in the metadata; `r2lcm decode` reads it from there.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from absl import flags
 from r2lcm_jax.app.files import encode_file, load_runner
 from r2lcm_jax.cli.flag_checks import define_gate_tile, profiler_trace, require
 from r2lcm_jax.codec import residual_gate
+from r2lcm_jax.models.coding_order import DEFAULT_ORDER, ORDERS
 
 __all__ = ["main"]
 
@@ -38,19 +44,27 @@ _PROFILE = flags.DEFINE_string("profile", None, "Write a jax.profiler trace to t
 _MANIFEST = flags.DEFINE_string(
   "manifest", None, "r2lcm render manifest holding the ISP parameters of the --srgb image.")
 _GATE = define_gate_tile()
+_ORDER = flags.DEFINE_enum(
+  "order", DEFAULT_ORDER, list(ORDERS),
+  "Coding order of the context model (recorded in the metadata; decode needs no flag).")
 
 
 def main(argv: list[str]) -> None:
   del argv
   require(_RAW, _OUT)
   ckpt, runner = load_runner(_CKPT.value)
+  drop_steps = ckpt.rate[0] if _DROP.value is None else _DROP.value
+  gamma = ckpt.rate[1] if _GAMMA.value is None else _GAMMA.value
+  if _ORDER.value == "checkerboard" and (gamma or drop_steps):
+    print("note       the checkerboard order codes in steps 0 and 1 only; drop_steps and "
+          "gamma act on the last steps and change little or nothing")
   with profiler_trace(_PROFILE.value):
     files = encode_file(
       _RAW.value, _OUT.value, ckpt, runner, srgb_path=_SRGB.value,
       jpeg_quality=_JPEG.value,
-      drop_steps=ckpt.rate[0] if _DROP.value is None else _DROP.value,
-      gamma=ckpt.rate[1] if _GAMMA.value is None else _GAMMA.value,
+      drop_steps=drop_steps, gamma=gamma,
       backend=_BACKEND.value, manifest=_MANIFEST.value, gate_tile=_GATE.value,
+      order=_ORDER.value,
     )
   r = files.result
   print(f"image      {files.width}x{files.height}")

@@ -128,8 +128,18 @@ def save_checkpoint(
   config: R2LCMConfig,
   tables: CodingTables | None = None,
 ) -> CodecCheckpoint:
-  """Writes params, config and coding tables (default Gaussian tables if None)."""
-  tables = build_gaussian_tables() if tables is None else tables
+  """Writes params, config and coding tables (default Gaussian tables if None).
+
+  A cvpr23 model's default tables also hold its factorized bottleneck's integer CDFs,
+  built here once from its trained parameters (`entropy.factorized`).
+  """
+  if tables is None:
+    tables = build_gaussian_tables()
+    if config.arch == "cvpr23":
+      from r2lcm_jax.entropy import factorized
+
+      tables = factorized.with_bottleneck_rows(
+        tables, factorized.build_factorized_tables(params["entropy_bottleneck"]))
   d = pathlib.Path(directory)
   fp = save_params(d, params, config)
   save_tables(d / TABLES_FILE, tables)

@@ -13,6 +13,11 @@
       residual chosen against the RAW, coded as group "gate" ───► decode s
     raw estimate = base + gated residual (base_residual.Base.reconstruct, both sides)
 
+CVPR'23 models (arch "cvpr23"): images are padded to multiples of 64, the hyper level
+is one group coded with the factorized bottleneck's tables (+ the saved channel mean,
+`codec.bottleneck_coding`), the main level runs the same loop with the jointly
+predicted order masks, and g_s upsamples y_hat itself (no bicubic).
+
 Nothing but the sRGB image and the bitstream reaches the decoder: order masks come from
 fixed Gumbel keys and the decoded state, the header carries geometry, rate settings and
 the fingerprints of the tables, the model and the sRGB image (decoding with another
@@ -32,6 +37,7 @@ import numpy as np
 
 from r2lcm_jax.codec import geometry, residual_gate, tiling
 from r2lcm_jax.codec.base_residual import Base
+from r2lcm_jax.codec.bottleneck_coding import code_bottleneck
 from r2lcm_jax.codec.latent_coding import RateSettings, code_level
 from r2lcm_jax.codec.runner import ModelRunner
 from r2lcm_jax.codec.step_coders import DecodingStepCoder, EncodingStepCoder, GroupRate
@@ -48,6 +54,7 @@ from r2lcm_jax.io.images import srgb_to_float
 from r2lcm_jax.io.sensor_layout import SensorLayout
 from r2lcm_jax.isp.pipeline import IspParams
 from r2lcm_jax.models import isp_base
+from r2lcm_jax.models.coding_order import DEFAULT_ORDER, check_order
 
 __all__ = [
   "CompressResult",
@@ -192,6 +199,7 @@ def compress_image(
   isp: IspParams | None = None,
   gate: residual_gate.GateSpec | None = None,
   sensor: SensorLayout | None = None,
+  order: str = DEFAULT_ORDER,
 ) -> CompressResult:
   """Encodes the metadata of one image.
 
@@ -214,6 +222,10 @@ def compress_image(
       `codec.residual_gate`). Costs one synthesis pass on the encoder side.
     sensor: the source's sensor layout (`io.sensor_layout`), stored in the header so
       that the decoder can write the reconstruction as a DNG; None stores nothing.
+    order: the context model's coding order (`models.coding_order.ORDERS`: "learned",
+      "argmax", "random", "checkerboard"), recorded in the header; the decoder rebuilds
+      the same order map from it. With "checkerboard" only steps 0 and 1 code anything,
+      so drop_steps < T - 1 and gamma (on step T - 1 - drop_steps) change nothing.
 
   Models with base "fitted" fit their sRGB -> raw map to (sRGB, raw) here and store it
   in the header; they need nothing else.
@@ -232,9 +244,10 @@ def compress_image(
   if raw.shape != s.shape:
     raise ShapeMismatchError(f"raw {raw.shape[:2]} and sRGB {s.shape[:2]} differ in size")
   rate = RateSettings.from_request(drop_steps, gamma, runner.num_steps)
+  check_order(order, runner.num_steps)
   base = Base.for_encoder(runner.config, s, raw, isp)
   base.check_gate(gate)
-  pad = geometry.plan_padding(*raw.shape[:2])
+  pad = geometry.plan_padding(*raw.shape[:2], runner.config.size_multiple)
   x_p = geometry.pad(base.target(raw), pad)[None]
   s_p = geometry.pad(s, pad)[None]
   clock = _Clock()
@@ -244,7 +257,7 @@ def compress_image(
   # Analysis, then both levels through the shared coding loop.
   y = _analysis_tiled(run, x_p, s_p, tile, halo)
   z = run.analysis_hyper(y, s_p)
-  z_hat, y_hat = _code_levels(run, z, y, s_p, rate, coder)
+  z_hat, y_hat = _code_levels(run, z, y, s_p, rate, coder, order)
   # Optional encoder-side synthesis; the residual gate needs it.
   x_hat = symbols = delta = None
   if reconstruct or gate is not None:
@@ -271,12 +284,14 @@ def compress_image(
     gamma_milli=rate.gamma_milli,
     lanes=lanes,
     flags=base.flags | (bitstream.FLAG_GATE if gate is not None else 0) | (
-      bitstream.FLAG_SENSOR if sensor is not None else 0),
+      bitstream.FLAG_SENSOR if sensor is not None else 0) | (
+      bitstream.FLAG_ORDER if order != DEFAULT_ORDER else 0),
     isp=base.isp,
     gate_tile=gate.tile if gate is not None else 0,
     gate_denominator=gate.denominator if gate is not None else 0,
     fitted=base.fitted,
     sensor=sensor.to_bytes() if sensor is not None else None,
+    order=order,
   )
   groups = [bitstream.Group(name, subs) for name, subs in coder.groups.items()]
   data = bitstream.pack(header, groups)
@@ -284,17 +299,21 @@ def compress_image(
                         dict(coder.rates), symbols, gate, delta)
 
 
-def _code_levels(run, z, y, s_p, rate, coder) -> tuple[np.ndarray, np.ndarray]:
+def _code_levels(run, z, y, s_p, rate, coder,
+                 order: str = DEFAULT_ORDER) -> tuple[np.ndarray, np.ndarray]:
   """Codes (or, with z = y = None, decodes) the hyper level, then the main level given it.
 
   Args: z (1, h/4, w/4, C), y (1, h, w, C) or None; s_p (1, H, W, 3) padded sRGB.
   Returns z_hat, y_hat float32, identical on both sides.
   """
   h, w = s_p.shape[1] // run.scale, s_p.shape[2] // run.scale
-  P_hyper = np.zeros((1, h // 4, w // 4, 2 * run.latent_channels), np.float32)
-  z_hat = code_level(run, "hyper", z, P_hyper, s_p, rate, coder)
+  if run.config.arch == "cvpr23":  # factorized hyper level, one step (bottleneck_coding)
+    z_hat = code_bottleneck(run, z, (h // 4, w // 4, run.latent_channels), coder)
+  else:
+    P_hyper = np.zeros((1, h // 4, w // 4, 2 * run.latent_channels), np.float32)
+    z_hat = code_level(run, "hyper", z, P_hyper, s_p, rate, coder, order)
   P_main = run.hyper_synthesis(z_hat, s_p)
-  y_hat = code_level(run, "main", y, P_main, s_p, rate, coder)
+  y_hat = code_level(run, "main", y, P_main, s_p, rate, coder, order)
   return z_hat, y_hat
 
 
@@ -336,7 +355,7 @@ def _check_header(header: bitstream.Header, runner: ModelRunner, tables: CodingT
       "mismatch); decode with the exact sRGB/JPEG file written by the encoder"
     )
   T = runner.num_steps
-  pad = geometry.plan_padding(*header.image_hw)
+  pad = geometry.plan_padding(*header.image_hw, runner.config.size_multiple)
   expected = (
     (pad.padded_height, pad.padded_width),
     pad.crop,
@@ -346,6 +365,8 @@ def _check_header(header: bitstream.Header, runner: ModelRunner, tables: CodingT
     raise BitstreamError("bitstream geometry is inconsistent with the image size/model")
   if not 0 <= header.drop_steps < T:
     raise BitstreamError(f"bitstream drop_steps {header.drop_steps} out of range")
+  if header.order == "checkerboard" and T < 2:
+    raise BitstreamError("bitstream uses the checkerboard order, which needs T >= 2 steps")
 
 
 def decompress_image(
@@ -386,7 +407,7 @@ def decompress_image(
     raise BitstreamError(
       f"bitstream was written by coder {header.coder_id}, backend reads {coder_backend.coder_id}"
     )
-  pad = geometry.plan_padding(*header.image_hw)
+  pad = geometry.plan_padding(*header.image_hw, runner.config.size_multiple)
   s_p = geometry.pad(s, pad)[None]
   clock = _Clock()
   run = _TimedRunner(runner, clock)
@@ -403,7 +424,7 @@ def decompress_image(
     raise BitstreamError(
       f"latent shapes {header.latent_shapes} do not match the model ({expected_shapes})"
     )
-  z_hat, y_hat = _code_levels(run, None, None, s_p, rate, coder)
+  z_hat, y_hat = _code_levels(run, None, None, s_p, rate, coder, header.order)
   symbols = gate = None
   if header.flags & bitstream.FLAG_GATE:
     gate = residual_gate.GateSpec(header.gate_tile, header.gate_denominator)

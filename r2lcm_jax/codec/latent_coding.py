@@ -1,6 +1,6 @@
 """The coding loop of one latent level, shared by both levels and both directions.
 
-    P (conditioning), sRGB ──► order map O (fixed Gumbel keys; decoder rebuilds it)
+    P (conditioning), sRGB ──► order map O (coding-order option; decoder rebuilds it)
                                     │
     for step i = 0..T-1:            ▼
       (û, Q, K=[O<i]) ──► CP + EP ──► σ, μ, q  (rounded through float16)
@@ -27,6 +27,7 @@ from r2lcm_jax.codec.step_coders import StepCoder
 from r2lcm_jax.entropy import gaussian
 from r2lcm_jax.entropy import indexes as entropy_indexes
 from r2lcm_jax.errors import InputError
+from r2lcm_jax.models.coding_order import DEFAULT_ORDER
 from r2lcm_jax.models.context_model import gamma_applies, is_dropped
 
 __all__ = ["RateSettings", "code_level"]
@@ -74,6 +75,7 @@ def code_level(
   srgb: np.ndarray,
   rate: RateSettings,
   coder: StepCoder,
+  order: str = DEFAULT_ORDER,
 ) -> np.ndarray:
   """Runs the T context steps of `level`, coding (or decoding) its symbols.
 
@@ -85,6 +87,7 @@ def code_level(
     srgb: float32 (1, H, W, 3) sRGB in [0, 1] (padded image).
     rate: the rate settings.
     coder: encoding or decoding step coder.
+    order: the coding-order option (`models.coding_order`; recorded in the header).
 
   Returns:
     float32 (1, h, w, C): the quantised latent û, identical on both sides.
@@ -92,17 +95,17 @@ def code_level(
   _, h, w, _ = P.shape
   C = runner.latent_channels
   T = runner.num_steps
-  order = np.asarray(runner.order_map(level, P, srgb))[0]  # (h, w) int32
+  steps = np.asarray(runner.order_map(level, P, srgb, order))[0]  # (h, w) int32
   u_hat = np.zeros((1, h, w, C), np.float32)
   q_map = np.zeros((1, h, w, C), np.float32)
   for i in range(T):
-    known = (order < i).astype(np.float32)[None, :, :, None]
+    sel = steps == i
+    if not sel.any():  # an empty step changes nothing: skip its networks on both sides
+      continue
+    known = (steps < i).astype(np.float32)[None, :, :, None]
     sigma, mu, q = (
       _f16(a)[0] for a in runner.entropy_parameters(level, u_hat, q_map, known, P, srgb)
     )
-    sel = order == i
-    if not sel.any():
-      continue
     # Channel-major gather: (C, n) then flattened.
     mu_s = mu[sel].T.ravel()
     q_s = q[sel].T.ravel()

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from r2lcm_jax import xla_setup
+from r2lcm_jax.models.coding_order import DEFAULT_ORDER
 from r2lcm_jax.models.config import R2LCMConfig
 from r2lcm_jax.models.params_io import model_fingerprint
 from r2lcm_jax.models.r2lcm import R2LCM
@@ -33,6 +34,11 @@ class ModelRunner:
     config: the model configuration.
     params: the model's parameter pytree (the "params" collection).
     scale_table: float32 (S,) the coding tables' scale table (for index selection).
+
+  A cvpr23 model's tables end with its C factorized-bottleneck rows
+  (`entropy.factorized.with_bottleneck_rows`): `scale_table` here keeps only the
+  Gaussian rows, `bottleneck_row` is the first bottleneck row and `bottleneck_params`
+  the bottleneck's float64 parameters (for rate estimates; `codec.bottleneck_coding`).
   """
 
   def __init__(self, config: R2LCMConfig, params, scale_table: np.ndarray):
@@ -43,6 +49,14 @@ class ModelRunner:
       jax.tree_util.tree_map(np.asarray, params)
     )
     self.scale_table = np.asarray(scale_table, np.float32)
+    if config.arch == "cvpr23":
+      from r2lcm_jax.entropy import factorized
+
+      self.bottleneck_row = factorized.bottleneck_row_base(
+        len(self.scale_table), config.latent_channels)
+      self.scale_table = self.scale_table[: self.bottleneck_row]
+      self.bottleneck_params = {k: np.asarray(v, np.float64)
+                                for k, v in params["entropy_bottleneck"].items()}
     model = self.model
 
     def call(method, *args):
@@ -55,7 +69,8 @@ class ModelRunner:
     self._hyper_synthesis = jit(functools.partial(call, R2LCM.hyper_synthesis))
     self._synthesis = jit(functools.partial(call, R2LCM.synthesis))
     self._order_map = jit(
-      lambda level, P, s: call(R2LCM.order_map, level, P, s), static_argnums=0
+      lambda level, P, s, order: call(R2LCM.order_map, level, P, s, order),
+      static_argnums=(0, 3),
     )
     self._entropy_parameters = jit(
       lambda level, *a: call(R2LCM.entropy_parameters, level, *a), static_argnums=0
@@ -90,9 +105,11 @@ class ModelRunner:
     """ŷ (1,h,w,C) -> x̂ (1,h·4,w·4,3)."""
     return np.asarray(self._synthesis(y_hat, x_srgb))
 
-  def order_map(self, level: str, P: np.ndarray, x_srgb: np.ndarray) -> np.ndarray:
-    """-> int32 (1,h,w) coding step of every position."""
-    return np.asarray(self._order_map(level, P, x_srgb))
+  def order_map(self, level: str, P: np.ndarray, x_srgb: np.ndarray,
+                order: str = DEFAULT_ORDER) -> np.ndarray:
+    """-> int32 (1,h,w) coding step of every position for a coding-order option
+    (`models.coding_order`)."""
+    return np.asarray(self._order_map(level, P, x_srgb, order))
 
   def entropy_parameters(self, level, u_hat, q_map, known, P, x_srgb):
     """One context step -> (σ, μ, q), each float32 (1,h,w,C)."""

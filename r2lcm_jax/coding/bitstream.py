@@ -21,6 +21,8 @@ Layout (all integers little-endian):
         [flags & FLAG_SENSOR] sensor_len u16 | sensor_len bytes: the sensor layout
           (CFA and phase, levels, colour matrix, neutral, orientation, camera) that a
           DNG of the reconstruction needs (`io.sensor_layout`, versioned there); opaque
+        [flags & FLAG_ORDER] order u8: the context model's coding order, an index into
+          ORDER_IDS (`models.coding_order`); absent = "learned"
     hcrc       u32      CRC32 of magic..body
     num_groups u32
     per group: name_len u8 | name (ASCII) | K u32 | payload crc32 u32 | K x u32 lengths
@@ -30,8 +32,10 @@ Layout (all integers little-endian):
 Flags: bit 0 (FLAG_ISP) = the ISP block is present; bit 1 (FLAG_GATE) = the gate block
 is present and the payload has a "gate" group; bit 2 (FLAG_FITTED) = the fitted-map
 block is present (never together with FLAG_ISP); bit 3 (FLAG_SENSOR) = the sensor-layout
-block is present (any base); other bits are refused (a reader that
-predates a flag refuses the file instead of misreading it).
+block is present (any base); bit 4 (FLAG_ORDER) = the coding-order byte is present
+(written only for an order other than the default "learned", so default bitstreams are
+unchanged; a decoder that predates it refuses such a file); other bits are refused (a
+reader that predates a flag refuses the file instead of misreading it).
 
 Versions: 1 stored rANS escape values as raw int32; 2 (current) stores them as
 zig-zag varints (`rans_format`). Version-1 files are refused with a message that says
@@ -73,6 +77,8 @@ __all__ = [
   "FLAG_GATE",
   "FLAG_FITTED",
   "FLAG_SENSOR",
+  "FLAG_ORDER",
+  "ORDER_IDS",
   "ISP_VALUES",
   "MAX_FITTED_BYTES",
   "MAX_SENSOR_BYTES",
@@ -96,7 +102,10 @@ FLAG_ISP = 1
 FLAG_GATE = 2
 FLAG_FITTED = 4
 FLAG_SENSOR = 8
-KNOWN_FLAGS = FLAG_ISP | FLAG_GATE | FLAG_FITTED | FLAG_SENSOR
+FLAG_ORDER = 16
+KNOWN_FLAGS = FLAG_ISP | FLAG_GATE | FLAG_FITTED | FLAG_SENSOR | FLAG_ORDER
+# Coding orders by header id; the same names as models.coding_order.ORDERS (a test checks).
+ORDER_IDS = ("learned", "argmax", "random", "checkerboard")
 MAX_FITTED_BYTES = 2048
 MAX_SENSOR_BYTES = 512
 MIN_GATE_TILE = 8
@@ -138,6 +147,8 @@ class Header:
       FLAG_FITTED, else None.
     sensor: the sensor-layout block (1..MAX_SENSOR_BYTES bytes) when flags has
       FLAG_SENSOR, else None.
+    order: the coding order (one of ORDER_IDS); stored (with FLAG_ORDER) unless it is
+      "learned".
     version: container format version.
   """
 
@@ -159,6 +170,7 @@ class Header:
   gate_denominator: int = 0
   fitted: bytes | None = None
   sensor: bytes | None = None
+  order: str = "learned"
   version: int = FORMAT_VERSION
 
 
@@ -222,6 +234,10 @@ def _check_header(h: Header) -> None:
   if h.sensor is not None and (not isinstance(h.sensor, bytes)
                                or not 1 <= len(h.sensor) <= MAX_SENSOR_BYTES):
     bad(f"sensor-layout block must be 1..{MAX_SENSOR_BYTES} bytes")
+  if h.order not in ORDER_IDS:
+    bad(f"unknown coding order {h.order!r}")
+  if bool(h.flags & FLAG_ORDER) != (h.order != "learned"):
+    bad("order flag and coding order disagree (the flag is set for non-default orders only)")
   if h.flags & FLAG_GATE:
     if not h.flags & (FLAG_ISP | FLAG_FITTED):
       bad("the residual gate needs a base block (ISP or fitted map)")
@@ -263,6 +279,8 @@ def pack(header: Header, groups: list[Group]) -> bytes:
     body += _FITTED_LEN.pack(len(header.fitted)) + header.fitted
   if header.sensor is not None:
     body += _BLOCK_LEN.pack(len(header.sensor)) + header.sensor
+  if header.flags & FLAG_ORDER:
+    body += bytes([ORDER_IDS.index(header.order)])
   head = MAGIC + struct.pack("<HH", FORMAT_VERSION, len(body)) + body
   table = [struct.pack("<I", len(groups))]
   for g in groups:
@@ -375,6 +393,19 @@ def _opaque_block(body: bytes, start: int, present: int, what: str) -> tuple[byt
   return body[start + _BLOCK_LEN.size:end], end
 
 
+def _order_block(body: bytes, start: int, present: int) -> tuple[str, int]:
+  """(order name, end) of the coding-order byte at `start`; ("learned", start) if absent."""
+  if not present:
+    return "learned", start
+  if len(body) < start + 1:
+    raise BitstreamError(f"header length {len(body)} leaves no room for the order byte")
+  if body[start] >= len(ORDER_IDS):
+    raise BitstreamError(
+      f"unknown coding order id {body[start]} (this decoder knows {len(ORDER_IDS)}: "
+      f"{', '.join(ORDER_IDS)}); written by a newer encoder?")
+  return ORDER_IDS[body[start]], start + 1
+
+
 def _parse_header(body: bytes) -> Header:
   fields = _FIXED.unpack_from(body)
   num_levels = body[_FIXED.size]
@@ -384,12 +415,14 @@ def _parse_header(body: bytes) -> Header:
   gate_end = isp_end + (_GATE.size if flags & FLAG_GATE else 0)
   fitted, fitted_end = _opaque_block(body, gate_end, flags & FLAG_FITTED, "fitted-map")
   sensor, sensor_end = _opaque_block(body, fitted_end, flags & FLAG_SENSOR, "sensor-layout")
+  order, sensor_end = _order_block(body, sensor_end, flags & FLAG_ORDER)
   if len(body) != sensor_end:
     raise BitstreamError(f"header length {len(body)} does not match {num_levels} levels"
                          f"{' and the ISP block' if flags & FLAG_ISP else ''}"
                          f"{' and the gate block' if flags & FLAG_GATE else ''}"
                          f"{' and the fitted-map block' if flags & FLAG_FITTED else ''}"
-                         f"{' and the sensor-layout block' if flags & FLAG_SENSOR else ''}")
+                         f"{' and the sensor-layout block' if flags & FLAG_SENSOR else ''}"
+                         f"{' and the order byte' if flags & FLAG_ORDER else ''}")
   isp = tuple(float(x) for x in _ISP.unpack_from(body, end)) if flags & FLAG_ISP else None
   gate_tile, gate_den = _GATE.unpack_from(body, isp_end) if flags & FLAG_GATE else (0, 0)
   shapes = tuple(
@@ -402,6 +435,7 @@ def _parse_header(body: bytes) -> Header:
     crop=(top, left, ch, cw), latent_shapes=shapes, num_steps=num_steps,
     drop_steps=drop_steps, gamma_milli=gamma_milli, lanes=lanes, flags=flags, isp=isp,
     gate_tile=gate_tile, gate_denominator=gate_den, fitted=fitted, sensor=sensor,
+    order=order,
   )
   _check_header(header)
   return header

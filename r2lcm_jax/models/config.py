@@ -1,4 +1,4 @@
-"""Configuration of the IJCV'24 R2LCM model (`learned_context_journal4`)."""
+"""Configuration of the R2LCM models: IJCV'24 (`learned_context_journal4`) and CVPR'23."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import jax.numpy as jnp
 
 from r2lcm_jax.errors import ConfigError
 
-__all__ = ["R2LCMConfig", "LEVELS", "COVERAGES", "BASES"]
+__all__ = ["R2LCMConfig", "LEVELS", "COVERAGES", "BASES", "ARCHS", "CONTEXTS"]
 
 LEVELS = ("hyper", "main")
 COVERAGES = ("official", "full")
 BASES = ("none", "isp_inverse", "fitted")
+CONTEXTS = ("learned_order", "serial")
+ARCHS = ("ijcv24", "cvpr23")
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
 
@@ -58,6 +60,25 @@ class R2LCMConfig:
     residual_gain: scale of the residual domain (16: a typical residual of a few 1e-3
       becomes a few 1e-2, the range the PyTorch-default initialisation produces).
     fitted_knots: K, knots of each curve of the fitted map (base "fitted").
+    arch: which published model the networks build (SPEC sections 2 and 14).
+      "ijcv24" (default): the journal model: g_a to H/stride**down_num, hyper level coded
+        by its own learned-context model, sequential order masks, bicubic upsampling and
+        a full-resolution decoder.
+      "cvpr23": the conference model: symmetric g_a / g_s (learned sub-pixel
+        upsampling, no bicubic), 5-conv h_a and sub-pixel h_s, the hyper latent coded
+        by a factorized entropy bottleneck (`layers.factorized_bottleneck`), and the
+        main level's T order masks predicted jointly by one `h_mask` network
+        (`models.joint_order`). Its published setting is `down_num=4`,
+        `adaptive_quant=False`, `scale_bound=0.11`, `channel_mean=True`
+        (experiments/configs/cvpr23.py).
+    channel_mean: (cvpr23 only) subtract the per-image channel mean m(z) of the hyper
+      latent before the factorized bottleneck and add it back after; the C means travel
+      as side information (the CVPR paper's saved channel mean m(v_hat)).
+    context: the entropy model of both latent levels.
+      "learned_order" (default): the sRGB-guided context model (masks + T steps).
+      "serial": the CVPR'23 supplement's "Ours (serial)" baseline, a PixelCNN-style 5x5
+        mask-A context model in raster order (`models.serial_context`), coded one
+        position at a time (`models.serial_coding`).
   """
 
   N: int = 64
@@ -75,12 +96,21 @@ class R2LCMConfig:
   base: str = "none"
   residual_gain: float = 16.0
   fitted_knots: int = 17
+  arch: str = "ijcv24"
+  channel_mean: bool = False
+  context: str = "learned_order"  # see the docstring (models.serial_context)
 
   def __post_init__(self):
     if self.coverage not in COVERAGES:
       raise ConfigError(f"coverage must be one of {COVERAGES}, got {self.coverage!r}")
+    if self.context not in CONTEXTS:
+      raise ConfigError(f"context must be one of {CONTEXTS}, got {self.context!r}")
     if self.base not in BASES:
       raise ConfigError(f"base must be one of {BASES}, got {self.base!r}")
+    if self.arch not in ARCHS:
+      raise ConfigError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+    if self.channel_mean and self.arch != "cvpr23":
+      raise ConfigError("channel_mean is a cvpr23 option (the ijcv24 hyper level has no bottleneck)")
     if not 2 <= self.fitted_knots <= 64:
       raise ConfigError(f"fitted_knots must be in 2..64, got {self.fitted_knots}")
     if not self.residual_gain > 0:
@@ -110,7 +140,8 @@ class R2LCMConfig:
 
   @property
   def upscale(self) -> int:
-    """Bicubic factor of the decoder = stride**down_num (4 by default)."""
+    """Resolution factor between x and y = stride**down_num (4 by default; ijcv24: the
+    decoder's bicubic factor, cvpr23: the product of g_s's sub-pixel factors)."""
     return self.stride**self.down_num
 
   @property

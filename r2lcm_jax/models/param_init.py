@@ -5,7 +5,9 @@
 with a single random draw: every conv kernel and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
 with fan_in = k*k*in_channels (PyTorch's kaiming-uniform a=sqrt(5)), except the
 MaskedDeconv (a ConvTranspose2d in PyTorch), whose fan_in is out_channels*k*k; GDN
-beta = 1 and gamma = 0.1*I in their stored (reparametrised) form.
+beta = 1 and gamma = 0.1*I in their stored (reparametrised) form; the factorized
+bottleneck of the CVPR'23 model (`_matrix*`, `_bias*`, `_factor*`) as in
+`entropy.factorized.init_values`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from r2lcm_jax.entropy.factorized import init_values as bottleneck_init_values
 from r2lcm_jax.layers.gdn import PEDESTAL
 from r2lcm_jax.models.config import LEVELS, R2LCMConfig
 from r2lcm_jax.models.r2lcm import R2LCM
@@ -34,6 +37,8 @@ def _abstract_init(cfg: R2LCMConfig):
   s = jnp.zeros((1, m, m, 3), jnp.float32)
 
   def touch(mdl: R2LCM, x, s):
+    if cfg.arch == "cvpr23":
+      return touch_cvpr(mdl, x, s)
     y, z = mdl.analysis(x, s)
     P = mdl.hyper_synthesis(z, s)
     mdl.synthesis(y, s)
@@ -42,6 +47,15 @@ def _abstract_init(cfg: R2LCMConfig):
       k = jnp.zeros(u.shape[:3] + (1,))
       mdl.mask_logits(level, p, k, s)
       mdl.entropy_parameters(level, u, u, k, p, s)
+    return y
+
+  def touch_cvpr(mdl: R2LCM, x, s):
+    y, z = mdl.analysis(x, s)
+    z_hat = mdl.hyper_bottleneck(z, mode="dequantize")["u_hat"]
+    P = mdl.hyper_synthesis(z_hat, s)
+    mdl.synthesis(y, s)
+    mdl.joint_mask_logits(P, s)
+    mdl.entropy_parameters("main", y, y, jnp.zeros(y.shape[:3] + (1,)), P, s)
     return y
 
   def init(key):
@@ -92,6 +106,8 @@ def init_params(cfg: R2LCMConfig, key: jax.Array) -> dict:
       v = np.full(shape, math.sqrt(1.0 + PEDESTAL), np.float32)
     elif leaf == "gamma":
       v = np.sqrt(0.1 * np.eye(shape[0]) + PEDESTAL).astype(np.float32)
+    elif leaf.startswith(("_matrix", "_bias", "_factor")):
+      v = bottleneck_init_values(leaf, shape, u[off : off + size].reshape(shape))
     else:
       v = u[off : off + size].reshape(shape) * np.float32(fan_in_bound(name, shapes))
     flat[name] = v

@@ -1,4 +1,5 @@
-"""The IJCV'24 R2LCM model (official `learned_context_journal4`) as a Flax Linen module.
+"""The R2LCM models as one Flax Linen module: IJCV'24 (official `learned_context_journal4`,
+`cfg.arch = "ijcv24"`, the default) and CVPR'23 (`cfg.arch = "cvpr23"`).
 
 Levels are named by what they hold: "hyper" (z, H/16) and "main" (y, H/4), processed
 hyper first. All arrays are NHWC float32; x_raw / x_srgb are (B, H, W, 3) in [0, 1] with
@@ -6,6 +7,16 @@ H, W multiples of `cfg.size_multiple` (16 by default).
 
 Parameter tree ("params" collection): `g_a`, `h_a`, `h_s`, `g_s` (transforms) and
 `hyper` / `main` (each: `g_mask`, `context_prediction`, `entropy_parameters`).
+
+CVPR'23 (arch "cvpr23", SPEC section 14): the transforms of `models.transforms_cvpr`
+(symmetric backbone; `synthesis` is g_s alone, no bicubic); the hyper latent z is coded
+by `entropy_bottleneck` (a factorized density, `layers.factorized_bottleneck`; training
+rounds it straight-through like the journal's hyper level), optionally after removing
+its per-image channel mean (`cfg.channel_mean`, added back to z_hat); the main level
+keeps the learned-context model `main` (`context_prediction`, `entropy_parameters`, no
+`g_mask`) but its T step masks come jointly from `h_mask(P; S)` (`models.joint_order`).
+Tree: `g_a`, `h_a`, `h_s`, `g_s`, `h_mask`, `entropy_bottleneck`, `main`. The output
+dict has the same keys; for the hyper level `q_map` is 0 and `order` is 0 (one step).
 
 Randomness: training uses rngs {"gumbel", "noise"} given to `apply`; outside training
 the order masks use fixed Gumbel keys (see `order_masks.codec_gumbel`) and quantisation
@@ -21,6 +32,9 @@ instead of drawn, batch-major so that a data-parallel split of the batch splits 
     draws["gumbel_main"]   (B, T, H/4,  W/4,  2)   Gumbel(0, 1)
     draws["noise_main"]    (B, T, H/4,  W/4,  C)   U(-1/2, 1/2)
 
+(cvpr23: "gumbel_main" is (B, 1, h, w, T), the joint masks' draw; "gumbel_hyper" is
+not used.)
+
 Nothing else changes: the same arrays drawn from the rngs give the same result. This is
 how the official training step is reproduced (`tests/train/train_step_parity_test.py`).
 """
@@ -33,12 +47,23 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from r2lcm_jax.errors import ShapeMismatchError
+from r2lcm_jax.errors import ConfigError, ShapeMismatchError
 from r2lcm_jax.layers.bicubic import bicubic_upsample
+from r2lcm_jax.layers.factorized_bottleneck import FactorizedBottleneck
+from r2lcm_jax.models.coding_order import DEFAULT_ORDER, coding_order
 from r2lcm_jax.models.config import LEVELS, R2LCMConfig
 from r2lcm_jax.models.context_model import LevelEntropyModel
+from r2lcm_jax.models.joint_order import joint_codec_gumbel, joint_masks
 from r2lcm_jax.models.order_masks import codec_gumbel, order_from_masks
-from r2lcm_jax.models.transforms import make_g_a, make_g_s, make_h_a, make_h_s
+from r2lcm_jax.models.serial_context import level_model
+from r2lcm_jax.models.transforms import (
+  make_g_a,
+  make_g_mask,
+  make_g_s,
+  make_h_a,
+  make_h_s,
+)
+from r2lcm_jax.models.transforms_cvpr import make_g_s_cvpr, make_h_a_cvpr, make_h_s_cvpr
 
 __all__ = ["R2LCM", "DRAW_KEYS"]
 
@@ -56,16 +81,30 @@ class R2LCM(nn.Module):
   cfg: R2LCMConfig = R2LCMConfig()
 
   def setup(self):
-    self.g_a = make_g_a(self.cfg)
-    self.h_a = make_h_a(self.cfg)
-    self.h_s = make_h_s(self.cfg)
-    self.g_s = make_g_s(self.cfg)
-    self.hyper = LevelEntropyModel(self.cfg, "hyper")
-    self.main = LevelEntropyModel(self.cfg, "main")
+    if self.cfg.arch == "cvpr23":
+      c = self.cfg
+      self.g_a, self.h_a = make_g_a(c), make_h_a_cvpr(c)
+      self.h_s, self.g_s = make_h_s_cvpr(c), make_g_s_cvpr(c)
+      self.h_mask = make_g_mask(c, outputs=c.num_steps)
+      self.entropy_bottleneck = FactorizedBottleneck(c.latent_channels)
+    else:
+      self.g_a = make_g_a(self.cfg)
+      self.h_a = make_h_a(self.cfg)
+      self.h_s = make_h_s(self.cfg)
+      self.g_s = make_g_s(self.cfg)
+      self.hyper = level_model(self.cfg)(self.cfg, "hyper")
+    self.main = level_model(self.cfg)(self.cfg, "main")  # context "serial": serial_context
+
+  @property
+  def cvpr(self) -> bool:
+    """True for the CVPR'23 architecture."""
+    return self.cfg.arch == "cvpr23"
 
   def _level(self, level: str) -> LevelEntropyModel:
     if level not in LEVELS:
       raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    if self.cvpr and level == "hyper":
+      raise ValueError("the cvpr23 hyper level is a factorized bottleneck (hyper_bottleneck)")
     return self.hyper if level == "hyper" else self.main
 
   # --- transforms -------------------------------------------------------------------
@@ -81,26 +120,70 @@ class R2LCM(nn.Module):
     return self.h_s(z_hat, x_srgb).astype(jnp.float32)
 
   def synthesis(self, y_hat: jax.Array, x_srgb: jax.Array) -> jax.Array:
-    """Bicubic x4 of y_hat (B, H/4, W/4, C), then g_s -> x_hat float32 (B, H, W, 3)."""
+    """Bicubic x4 of y_hat (B, H/4, W/4, C), then g_s -> x_hat float32 (B, H, W, 3).
+
+    cvpr23: g_s alone (its sub-pixel convolutions upsample by `cfg.upscale`).
+    """
+    if self.cvpr:
+      return self.g_s(y_hat, x_srgb).astype(jnp.float32)
     up = bicubic_upsample(y_hat, self.cfg.upscale)
     return self.g_s(up, x_srgb).astype(jnp.float32)
 
+  # --- CVPR'23 pieces ---------------------------------------------------------------
+
+  def hyper_bottleneck(self, z: jax.Array, *, mode: str,
+                       noise: jax.Array | None = None) -> dict[str, jax.Array]:
+    """cvpr23 hyper level: optional channel mean, then the factorized bottleneck.
+
+    Args:
+      z: (B, h, w, C) hyper latent.
+      mode: "ste" | "noise" | "dequantize" (`layers.factorized_bottleneck`).
+      noise: optional U(-1/2, 1/2) (B, h, w, C) for mode "noise".
+
+    Returns:
+      dict: u_hat (B, h, w, C) = quantised (z - m) + m, likelihoods (B, h, w, C), and
+      channel_mean m (B, 1, 1, C) (zeros without `cfg.channel_mean`).
+    """
+    z = z.astype(jnp.float32)
+    if self.cfg.channel_mean:
+      mean = jnp.mean(z, axis=(1, 2), keepdims=True)
+    else:
+      mean = jnp.zeros(z.shape[:1] + (1, 1) + z.shape[3:], jnp.float32)
+    z_t, lik = self.entropy_bottleneck(z - mean, mode=mode, noise=noise)
+    return {"u_hat": z_t + mean, "likelihoods": lik, "channel_mean": mean}
+
+  def joint_mask_logits(self, P: jax.Array, x_srgb: jax.Array) -> jax.Array:
+    """cvpr23 h_mask(P; S): P (B, h, w, 2C) -> float32 (B, h, w, T) order logits."""
+    return self.h_mask(P, x_srgb).astype(jnp.float32)
+
   # --- entropy model pieces (the codec calls these) --------------------------------
 
-  def order_map(self, level: str, P: jax.Array, x_srgb: jax.Array) -> jax.Array:
-    """Coding order of a level with the fixed codec Gumbel keys.
+  def order_map(self, level: str, P: jax.Array, x_srgb: jax.Array,
+                order: str = DEFAULT_ORDER) -> jax.Array:
+    """Coding order of a level (`models.coding_order`; "learned": fixed codec Gumbel keys).
 
     Args:
       level: "hyper" or "main".
       P: (B, h, w, 2C) conditioning (zeros for "hyper").
       x_srgb: (B, H, W, 3).
+      order: coding-order option, one of `coding_order.ORDERS`.
 
     Returns:
       int32 (B, h, w): step 0..T-1 at which each position is coded, T = never.
     """
-    _, h, w, _ = P.shape
-    g = codec_gumbel(level, self.cfg.num_steps, h, w, self.cfg.codec_seed)
-    return order_from_masks(self._level(level).masks(P, x_srgb, g))
+    if self.cfg.context == "serial":
+      raise ConfigError("the serial context model codes one position at a time "
+                        "(models.serial_coding), not in parallel steps")
+    b, h, w, _ = P.shape
+    if self.cvpr and level == "hyper":
+      return jnp.zeros((b, h, w), jnp.int32)  # the bottleneck codes z in one step
+    if self.cvpr and order in ("learned", "argmax"):
+      t = self.cfg.num_steps
+      g = (joint_codec_gumbel(t, h, w, self.cfg.codec_seed) if order == "learned"
+           else jnp.zeros((1, h, w, t), jnp.float32))
+      return order_from_masks(joint_masks(self.joint_mask_logits(P, x_srgb), g))
+    return coding_order(order, level, self.cfg.num_steps, (b, h, w),
+                        lambda g: self._level(level).masks(P, x_srgb, g), self.cfg.codec_seed)
 
   def entropy_parameters(
     self,
@@ -121,7 +204,12 @@ class R2LCM(nn.Module):
   def mask_logits(
     self, level: str, P: jax.Array, known: jax.Array, x_srgb: jax.Array
   ) -> jax.Array:
-    """g_mask logits float32 (B, h, w, 2) for conditioning P and known mask K."""
+    """g_mask logits float32 (B, h, w, 2) for conditioning P and known mask K.
+
+    cvpr23 (main level): the joint h_mask logits (B, h, w, T); `known` is not used.
+    """
+    if self.cvpr and level == "main":
+      return self.joint_mask_logits(P, x_srgb)
     return self._level(level).mask_logits(P, known, x_srgb)
 
   def level_forward(
@@ -161,9 +249,22 @@ class R2LCM(nn.Module):
 
   def _masks(self, level: str, P: jax.Array, x_srgb: jax.Array, training: bool,
              gumbel: jax.Array | None = None):
-    """Step masks (T, B, h, w, 1); `gumbel` (T, B, h, w, 2) replaces the training draw."""
+    """Step masks (T, B, h, w, 1); `gumbel` (T, B, h, w, 2) replaces the training draw.
+
+    cvpr23 (main level): joint masks; `gumbel` is (1, B, h, w, T).
+    """
     b, h, w, _ = P.shape
     t = self.cfg.num_steps
+    if self.cvpr:
+      if training and gumbel is not None:
+        if gumbel.shape != (1, b, h, w, t):
+          raise ShapeMismatchError(f"injected Gumbel noise {gumbel.shape}, expected {(1, b, h, w, t)}")
+        g = gumbel[0]
+      elif training:
+        g = jax.random.gumbel(self.make_rng("gumbel"), (b, h, w, t), jnp.float32)
+      else:
+        g = joint_codec_gumbel(t, h, w, self.cfg.codec_seed)
+      return joint_masks(self.joint_mask_logits(P, x_srgb), g)
     if training and gumbel is not None:
       if gumbel.shape != (t, b, h, w, 2):
         raise ShapeMismatchError(f"injected Gumbel noise {gumbel.shape}, expected {(t, b, h, w, 2)}")
@@ -209,9 +310,17 @@ class R2LCM(nn.Module):
     draws = {k: _step_major(v) for k, v in draws.items()}
     c = self.cfg.latent_channels
     y, z = self.analysis(x_raw, x_srgb)
-    P_hyper = jnp.zeros(z.shape[:3] + (2 * c,), jnp.float32)
-    masks_h = self._masks("hyper", P_hyper, x_srgb, training, draws.get("gumbel_hyper"))
-    hyp = self.level_forward("hyper", z, P_hyper, x_srgb, masks_h, training=training)
+    if self.cvpr:
+      if "gumbel_hyper" in draws:
+        raise ValueError("cvpr23 has no hyper-level masks: gumbel_hyper cannot be injected")
+      hyp = self.hyper_bottleneck(z, mode="ste" if training else "dequantize")
+      hyp["q_map"] = jnp.zeros_like(z)
+      order_h = jnp.zeros(z.shape[:3], jnp.int32)
+    else:
+      P_hyper = jnp.zeros(z.shape[:3] + (2 * c,), jnp.float32)
+      masks_h = self._masks("hyper", P_hyper, x_srgb, training, draws.get("gumbel_hyper"))
+      hyp = self.level_forward("hyper", z, P_hyper, x_srgb, masks_h, training=training)
+      order_h = order_from_masks(masks_h)
     P_main = self.hyper_synthesis(hyp["u_hat"], x_srgb)
     masks_m = self._masks("main", P_main, x_srgb, training, draws.get("gumbel_main"))
     mn = self.level_forward(
@@ -227,5 +336,5 @@ class R2LCM(nn.Module):
       "y_hat": mn["u_hat"],
       "z_hat": hyp["u_hat"],
       "q_map": {"hyper": hyp["q_map"], "main": mn["q_map"]},
-      "order": {"hyper": order_from_masks(masks_h), "main": order_from_masks(masks_m)},
+      "order": {"hyper": order_h, "main": order_from_masks(masks_m)},
     }

@@ -48,7 +48,11 @@ def _kw(cfg: R2LCMConfig) -> dict:
 
 
 def make_g_a(cfg: R2LCMConfig, name: str | None = None) -> ConditionedSequential:
-  """Raw encoder: cat[S, x] (B,H,W,6) -> y (B, H/4, W/4, C); last attention has no sRGB."""
+  """Raw encoder: cat[S, x] (B,H,W,6) -> y (B, H/4, W/4, C); last attention has no sRGB.
+
+  The CVPR'23 encoder (arch "cvpr23", SPEC section 14) is the same layer list; its
+  conditioning rule gives no sRGB to either attention block (layers 3 and 8).
+  """
   n, c, s, kw = cfg.N, cfg.latent_channels, cfg.strides, _kw(cfg)
   return ConditionedSequential(
     layers=(
@@ -62,7 +66,7 @@ def make_g_a(cfg: R2LCMConfig, name: str | None = None) -> ConditionedSequential
       Conv(c, 3, s[3], "reflect", **kw),
       AttentionBlock(**kw),
     ),
-    no_srgb=(8,),
+    no_srgb=(3, 8) if cfg.arch == "cvpr23" else (8,),
     name=name,
   )
 
@@ -115,8 +119,14 @@ def make_g_s(cfg: R2LCMConfig, name: str | None = None) -> ConditionedSequential
   )
 
 
-def make_g_mask(cfg: R2LCMConfig, name: str | None = None) -> ConditionedSequential:
-  """Order-mask logits: cat[P (2C), K (1)] -> (B, h, w, 2)."""
+def make_g_mask(
+  cfg: R2LCMConfig, name: str | None = None, outputs: int = 2
+) -> ConditionedSequential:
+  """Order-mask logits: cat[P (2C), K (1)] -> (B, h, w, 2).
+
+  With `outputs=T` the same three convs are the CVPR'23 `h_mask` (input P only, T
+  logits per position; `models.joint_order`).
+  """
   n, kw = cfg.N, _kw(cfg)
   return ConditionedSequential(
     layers=(
@@ -124,7 +134,7 @@ def make_g_mask(cfg: R2LCMConfig, name: str | None = None) -> ConditionedSequent
       leaky_relu,
       Conv(n * 3 // 2, 3, 1, "reflect", **kw),
       leaky_relu,
-      Conv(2, 3, 1, "reflect", **kw),
+      Conv(outputs, 3, 1, "reflect", **kw),
     ),
     name=name,
   )

@@ -30,6 +30,8 @@ config key it has, plus the ones it names itself (the PriorRAW config's stage bu
   seed, num_steps, num_devices, init_from    the top-level keys of the same name
   N, latent_channels, coverage, compute_dtype, base, residual_gain
                                              model.<name> (R2LCMConfig fields)
+  arch                                       model.arch ("ijcv24" | "cvpr23"), in files
+                                             whose model config names it (cvpr23.py)
   T                                          model.num_steps, the context steps (T in the
                                              paper; `num_steps` is the training budget)
   lmbda                                      loss.lmbda
@@ -60,6 +62,7 @@ ARGUMENTS = {
   "N": "model.N",
   "latent_channels": "model.latent_channels",
   "T": "model.num_steps",
+  "arch": "model.arch",
   "coverage": "model.coverage",
   "compute_dtype": "model.compute_dtype",
   "base": "model.base",
