@@ -14,6 +14,9 @@ Modules, one job each:
   inference        whole-image feature extraction, assembly and tiled reconstruction
   init             host-side parameter initialisation from one draw (also the U-Net's)
   stages           the pipeline stages (train encoder, build prior, train reconstructor)
+  references       reference selection and resizing (which train images form the prior)
+  diagnostics      the per-image channel-gain oracle (what limits a 0-bpp reconstruction)
+  bitdepth         the 4-to-8-bit recovery task of Table 3 and its simple baselines
 """
 
 __all__: list[str] = []

@@ -122,4 +122,4 @@ def reconstruct_image(model: PriorModel, prior: Prior, srgb: np.ndarray, *, tile
 
   out = apply_tiled(fn, [(padded, 8)], (padded.shape[1] // 8, padded.shape[2] // 8), 8, 3,
                     tile=tile // 8, halo=halo // 8)
-  return out[0, :h, :w]
+  return np.clip(out[0, :h, :w], 0.0, 1.0)  # the linear head of a reconstructor without prior

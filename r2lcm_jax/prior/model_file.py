@@ -2,7 +2,8 @@
 
 Document: {"format": "r2lcm-prior-model", "version": 1,
 "encoder": {"config": {features, embed_dim}, "params": state dict},
-"reconstructor": {"config": {features, heads}, "params": state dict} or {}}.
+"reconstructor": {"config": {features, heads, use_prior, reliable, nonlocal_fusion},
+"params": state dict} or {}} (files without the three switches are full models: all on).
 Written and read through `prior.param_doc` (atomic; a missing, corrupt, foreign,
 other-version or shape-mismatched file raises CheckpointError).
 """
@@ -24,9 +25,10 @@ from r2lcm_jax.prior.init import init_on_host
 from r2lcm_jax.prior.param_doc import read_param_doc, restore_params, write_param_doc
 from r2lcm_jax.prior.reconstructor import PriorReconstructor
 
-__all__ = ["PriorModel", "save_model", "load_model", "init_reconstructor_params"]
+__all__ = ["PriorModel", "SWITCHES", "save_model", "load_model", "init_reconstructor_params"]
 
 _FORMAT, _VERSION = "r2lcm-prior-model", 1
+SWITCHES = ("use_prior", "reliable", "nonlocal_fusion")  # Table 1's reconstructor rows
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -60,7 +62,8 @@ def save_model(path: str | os.PathLike, model: PriorModel) -> None:
          "reconstructor": {}}
   if model.reconstructor is not None:
     doc["reconstructor"] = {
-      "config": {"features": model.reconstructor.features, "heads": model.reconstructor.heads},
+      "config": {"features": model.reconstructor.features, "heads": model.reconstructor.heads,
+                 **{k: bool(getattr(model.reconstructor, k)) for k in SWITCHES}},
       "params": serialization.to_state_dict(jax.device_get(model.reconstructor_params))}
   write_param_doc(path, doc)
 
@@ -76,8 +79,13 @@ def load_model(path: str | os.PathLike, *, need_reconstructor: bool = False) -> 
   try:
     ecfg, rcfg = doc["encoder"]["config"], doc["reconstructor"].get("config")
     encoder = PixelSearchEncoder(features=int(ecfg["features"]), embed_dim=int(ecfg["embed_dim"]))
-    recon = None if rcfg is None else PriorReconstructor(features=int(rcfg["features"]),
-                                                         heads=int(rcfg["heads"]))
+    recon = None
+    if rcfg is not None:
+      switches = {k: rcfg.get(k, True) for k in SWITCHES}
+      if not all(isinstance(v, bool) for v in switches.values()):
+        raise ValueError(f"reconstructor switches must be booleans: {switches}")
+      recon = PriorReconstructor(features=int(rcfg["features"]), heads=int(rcfg["heads"]),
+                                 **switches)
     if not (1 <= encoder.features <= 1024 and 1 <= encoder.embed_dim <= 1024):
       raise ValueError(f"encoder config out of range: {ecfg}")
     if recon is not None and not (1 <= recon.heads <= recon.features <= 1024):

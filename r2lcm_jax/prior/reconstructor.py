@@ -24,6 +24,18 @@ outputs the assembled raw and training learns the correction (short CPU runs oth
 spend their steps learning the identity; a plain sigmoid head also tends to collapse on
 dark raw targets, see `baselines.unet`).
 
+Table 1's reconstructor rows are switches of `PriorReconstructor` (all on: the full
+model above):
+  use_prior=False        "sRGB + U-Net": the RAW encoder-decoder over the sRGB alone (no
+                         assembly, no fusion module, no attention); its head is linear
+                         (`out = head`, unclipped in training, clipped to [0, 1] by
+                         `inference.reconstruct_image`), as the metadata-free U-Net of
+                         `baselines.unet` (a sigmoid head collapses on dark raw targets);
+  reliable=False         "+ Prior RAW": f_c = f_p (no reliability gating);
+  nonlocal_fusion=False  no non-local fusion: f_o is not computed and not fused.
+Rows: sRGB + U-Net (use_prior off), + Prior RAW (reliable and nonlocal_fusion off),
++ Reliable Attention (nonlocal_fusion off), + Non-Local (all on).
+
 Loss (`l1_ssim_loss`): alpha L1 + beta (1 - SSIM) (`metrics.ssim`, 7x7 window).
 """
 
@@ -86,55 +98,74 @@ class _PriorAttention(nn.Module):
 
 
 class PriorReconstructor(nn.Module):
-  """(sRGB (B,H,W,3), feats (B,H/2,W/2,D), prior) -> raw (B,H,W,3) in (0, 1) (see module doc).
+  """(sRGB (B,H,W,3), feats (B,H/2,W/2,D), prior) -> raw (B,H,W,3) (see module doc).
+
+  The output is in (0, 1) with the prior (`use_prior`), linear without it.
 
   Attributes:
     features: width C of the fusion module and first U-Net level.
     heads: attention heads (C must be divisible by it).
     key_chunk, query_chunk: block sizes of every affinity computation.
+    use_prior, reliable, nonlocal_fusion: Table 1's switches (module doc).
   """
 
   features: int = 16
   heads: int = 2
   key_chunk: int = 1024
   query_chunk: int = 4096
+  use_prior: bool = True
+  reliable: bool = True
+  nonlocal_fusion: bool = True
 
   @nn.compact
   def __call__(self, srgb, feats, prior_feat, prior_srgb, prior_raw, *, return_assembled=False):
     c = self.features
+    if not self.use_prior:
+      out = Conv(3, 3, name="head")(self._encoder_decoder(ConvBlock(c, name="enc0")(srgb), None))
+      return (out, None) if return_assembled else out
     values = jnp.concatenate([prior_raw, prior_srgb], axis=-1)
     assembled = upsample2(assemble_from_prior(feats, prior_feat, values, key_chunk=self.key_chunk,
                                               query_chunk=self.query_chunk))
     fraw, fsrgb = assembled[..., :3], assembled[..., 3:]
     dist = jnp.abs(fsrgb - srgb)
     f_p = ConvBlock(c, name="conv_fuse")(jnp.concatenate([dist, srgb, fraw], axis=-1))
-    f_c = f_p * jax.nn.sigmoid(Conv(1, 3, name="conv_conf")(f_p))
-    # Non-local fusion at half resolution.
-    x = Conv(c, 3, 2, name="to_query")(f_c)
-    x = x + _PriorAttention(c, self.heads, self.key_chunk, self.query_chunk, name="mha")(
-      nn.LayerNorm(name="norm_q")(x), prior_feat, prior_raw)
-    y = nn.LayerNorm(name="norm_ffn")(x)
-    f_o = x + nn.Dense(c, name="ffn_out")(nn.gelu(nn.Dense(2 * c, name="ffn_in")(y)))
-    # RAW encoder-decoder.
+    f_c = f_p * jax.nn.sigmoid(Conv(1, 3, name="conv_conf")(f_p)) if self.reliable else f_p
+    f_o = None
+    if self.nonlocal_fusion:  # non-local fusion at half resolution
+      x = Conv(c, 3, 2, name="to_query")(f_c)
+      x = x + _PriorAttention(c, self.heads, self.key_chunk, self.query_chunk, name="mha")(
+        nn.LayerNorm(name="norm_q")(x), prior_feat, prior_raw)
+      y = nn.LayerNorm(name="norm_ffn")(x)
+      f_o = x + nn.Dense(c, name="ffn_out")(nn.gelu(nn.Dense(2 * c, name="ffn_in")(y)))
     e0 = ConvBlock(c, name="enc0")(jnp.concatenate([f_c, srgb], axis=-1))
-    e1 = ConvBlockWithStride(2 * c, name="down1")(e0)
-    e1 = Conv(2 * c, 1, name="fuse1")(jnp.concatenate([e1, f_o], axis=-1))
-    e2 = ConvBlockWithStride(4 * c, name="down2")(e1)
-    bott = ConvBlockWithStride(8 * c, name="down3")(e2)
-    d2 = ConvBlockUpsample(4 * c, r=2, name="up2")(bott)
-    d2 = ConvBlock(4 * c, name="dec2")(jnp.concatenate([d2, e2, _resize(f_o, e2.shape)], -1))
-    d1 = ConvBlockUpsample(2 * c, r=2, name="up1")(d2)
-    d1 = ConvBlock(2 * c, name="dec1")(jnp.concatenate([d1, e1, f_o], -1))
-    d0 = ConvBlockUpsample(c, r=2, name="up0")(d1)
-    d0 = ConvBlock(c, name="dec0")(jnp.concatenate([d0, e0, _resize(f_o, e0.shape)], -1))
+    d0 = self._encoder_decoder(e0, f_o)
     gain = self.param("head_gain", nn.initializers.zeros, ())
     head = Conv(3, 3, name="head")(d0)
     p = jnp.clip(fraw, 1e-4, 1.0 - 1e-4)
     out = jax.nn.sigmoid(jnp.log(p) - jnp.log1p(-p) + gain * head)
     return (out, fraw) if return_assembled else out
 
+  def _encoder_decoder(self, e0: jax.Array, f_o: jax.Array | None) -> jax.Array:
+    """The RAW encoder-decoder from its first level e0 (B, H, W, C), fusing f_o
+    (B, H/2, W/2, C) when given -> (B, H, W, C)."""
+    c = self.features
+    fo = (lambda shape: [_resize(f_o, shape)]) if f_o is not None else (lambda shape: [])
+    e1 = ConvBlockWithStride(2 * c, name="down1")(e0)
+    if f_o is not None:
+      e1 = Conv(2 * c, 1, name="fuse1")(jnp.concatenate([e1, f_o], axis=-1))
+    e2 = ConvBlockWithStride(4 * c, name="down2")(e1)
+    bott = ConvBlockWithStride(8 * c, name="down3")(e2)
+    d2 = ConvBlockUpsample(4 * c, r=2, name="up2")(bott)
+    d2 = ConvBlock(4 * c, name="dec2")(jnp.concatenate([d2, e2, *fo(e2.shape)], -1))
+    d1 = ConvBlockUpsample(2 * c, r=2, name="up1")(d2)
+    d1 = ConvBlock(2 * c, name="dec1")(jnp.concatenate([d1, e1, *fo(e1.shape)], -1))
+    d0 = ConvBlockUpsample(c, r=2, name="up0")(d1)
+    return ConvBlock(c, name="dec0")(jnp.concatenate([d0, e0, *fo(e0.shape)], -1))
+
 
 def _resize(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+  if x.shape[1:3] == tuple(shape[1:3]):
+    return x
   return jax.image.resize(x, (*shape[:3], x.shape[-1]), "linear")
 
 

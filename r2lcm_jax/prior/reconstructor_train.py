@@ -2,7 +2,8 @@
 
 Batches are random (sRGB, raw) patches of the training images (`data.pipeline.
 make_train_iter`, flips / rotations); the encoder's embeddings are computed in the step
-with its parameters held fixed (stop-gradient), the prior arrays are constants of the
+with its parameters held fixed (stop-gradient; not at all for a reconstructor without the
+prior, `use_prior=False`), the prior arrays are constants of the
 compiled step, and the loss is `reconstructor.l1_ssim_loss`. `create_reconstructor_task`
 packages this as a `train.task_api.Task` for the project's loop.
 """
@@ -38,7 +39,11 @@ def reconstructor_loss_fn(recon: PriorReconstructor, encoder: PixelSearchEncoder
 
   def loss_fn(params, batch, rngs, training):
     del rngs, training
-    feats = jax.lax.stop_gradient(encoder.apply({"params": encoder_params}, batch["srgb"]))
+    if recon.use_prior:
+      feats = jax.lax.stop_gradient(encoder.apply({"params": encoder_params}, batch["srgb"]))
+    else:  # "sRGB + U-Net": the embeddings are not used
+      b, h, w, _ = batch["srgb"].shape
+      feats = jnp.zeros((b, h // 2, w // 2, encoder.embed_dim), jnp.float32)
     pred = recon.apply({"params": params}, batch["srgb"], feats, pf, ps, pr)
     return l1_ssim_loss(pred, batch["raw"], alpha=alpha, beta=beta)
 
