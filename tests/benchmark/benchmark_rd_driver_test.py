@@ -13,6 +13,7 @@ import pytest
 from r2lcm_jax.io.images import read_image
 
 
+@pytest.mark.slow  # bench rd end to end: tests/experiments/bench_rd_isps_test.py
 def test_quick_driver_writes_table_plots_and_error_maps_from_real_runs(real_data, tmp_path, repo_root):
   out = tmp_path / "out"
   env = dict(os.environ, JAX_PLATFORMS="cpu")

@@ -114,6 +114,7 @@ def test_demo_decodes_a_darktable_render_with_a_fitted_model(tmp_path):
   assert psnr > naive + 5, out
 
 
+@pytest.mark.slow  # second demo model; the default demo stays in the default run
 def test_isp_inverse_model_falls_back_to_the_project_isp_on_a_synthetic_scene(tmp_path):
   model = _model_with_base(tmp_path / "inverse", "isp_inverse")
   r = _demo("--output", str(tmp_path / "out"), "--checkpoint", str(model), "--synthetic",

@@ -92,8 +92,8 @@ def test_isp_header_round_trips_and_is_checked(runner, tables, real_crop):
   assert len(full) - len(plain) == 4 * bitstream.ISP_VALUES
   with pytest.raises(BitstreamError, match="ISP flag and ISP block disagree"):
     bitstream.pack(bitstream.Header(**{**header.__dict__, "isp": None}), [])
-  with pytest.raises(BitstreamError, match="unknown flags 0x10"):
-    bitstream.pack(bitstream.Header(**{**header.__dict__, "flags": 17}), [])
+  with pytest.raises(BitstreamError, match="unknown flags 0x20"):
+    bitstream.pack(bitstream.Header(**{**header.__dict__, "flags": 1 | 0x20}), [])
   bad = list(header.isp)
   bad[0] = -1.0
   with pytest.raises(BitstreamError, match="white balance and exposure must be positive"):

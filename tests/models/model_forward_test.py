@@ -106,6 +106,7 @@ def test_full_training_step_is_deterministic_and_trains_every_network():
   assert float(m1["bpp_z"]) > 0 and float(m1["bpp_y"]) > 0
 
 
+@pytest.mark.slow  # codec vs eval forward: tests/codec/coding_loop_vs_forward_test.py
 def test_eval_forward_is_deterministic_and_its_order_equals_the_codec_order_map(small):
   cfg, model, params, evaluate = small
   x, s = _inputs()
@@ -256,6 +257,7 @@ def test_bfloat16_compute_keeps_float32_outputs_and_entropy_math():
     assert lik.dtype == jnp.float32 and bool(jnp.all(lik >= cfg.likelihood_bound))
 
 
+@pytest.mark.slow  # the clip itself: tests/entropy/gaussian_test.py
 def test_a_diverged_log2_step_does_not_turn_the_loss_into_nan():
   """Regression: a diverging network predicted q = -210 / +133 at positions a context
   step does not select (reproduced at lr 1e-3 and 1e-2); 2**-q overflowed float32 in
