@@ -192,6 +192,7 @@ def test_config_defaults_and_arguments():
     train_config.load_file(journal + ":arch=cvpr23")
 
 
+@pytest.mark.slow  # ~2 min of compilation; the CVPR forward, shapes and coding stay in the default run
 def test_a_few_training_steps_on_a_real_crop_lower_the_loss(real_data):
   from r2lcm_jax.data.sources import load_source
   from r2lcm_jax.isp.pipeline import render_srgb
