@@ -1,6 +1,6 @@
 """CAM's two networks (Nam et al., CVPR'22) in Flax Linen, and their parameter file.
 
-Both are U-Nets (`CamUNet`): `levels` stages of two 3x3 conv + ReLU and 2x2 max pooling
+Both are the project's U-Net (`baselines.unet.UNet`): `levels` stages of two 3x3 conv + ReLU and 2x2 max pooling
 (widths features * 2^l), a bottleneck, `levels` stages of 2x2 stride-2 transposed conv,
 skip concatenation and two 3x3 conv + ReLU, then a 1x1 conv. The official networks have
 4 levels, 32 features, BatchNorm and replicate padding; here the width and depth are
@@ -25,16 +25,16 @@ import os
 import pathlib
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from r2lcm_jax.baselines.cam_sampler import NUM_ASSIGN
+from r2lcm_jax.baselines.unet import UNet
 from r2lcm_jax.errors import CheckpointError
 from r2lcm_jax.prior.init import init_on_host
 from r2lcm_jax.prior.param_doc import read_param_doc, restore_params, write_param_doc
 
-__all__ = ["CamConfig", "CamUNet", "init_params", "save_params", "load_params",
+__all__ = ["CamConfig", "init_params", "save_params", "load_params",
            "sampler_input", "reconstructor_input"]
 
 _FORMAT, _VERSION = "r2lcm-cam", 1
@@ -63,50 +63,11 @@ class CamConfig:
     """Image sides the networks take are multiples of this (cells and U-Net levels)."""
     return math.lcm(self.grid, 2**self.levels)
 
-  def sampler(self) -> CamUNet:
-    return CamUNet(self.features, self.levels, NUM_ASSIGN)
+  def sampler(self) -> UNet:
+    return UNet(self.features, self.levels, NUM_ASSIGN)
 
-  def reconstructor(self) -> CamUNet:
-    return CamUNet(self.features, self.levels, 3)
-
-
-class _ConvBlock(nn.Module):
-  """Two 3x3 convolutions with ReLU: (B, H, W, C) -> (B, H, W, features)."""
-
-  features: int
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    x = nn.relu(nn.Conv(self.features, (3, 3))(x))
-    return nn.relu(nn.Conv(self.features, (3, 3))(x))
-
-
-class CamUNet(nn.Module):
-  """(B, H, W, C_in) float32 -> (B, H, W, out_channels) float32, linear output.
-
-  Attributes:
-    features: first-stage width (doubled per level).
-    levels: 2x down/up-sampling stages (H, W multiples of 2^levels).
-    out_channels: output channels.
-  """
-
-  features: int
-  levels: int
-  out_channels: int
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    skips = []
-    for level in range(self.levels):
-      x = _ConvBlock(self.features * 2**level)(x)
-      skips.append(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
-    x = _ConvBlock(self.features * 2**self.levels)(x)
-    for level in reversed(range(self.levels)):
-      width = self.features * 2**level
-      x = nn.ConvTranspose(width, (2, 2), strides=(2, 2))(x)
-      x = _ConvBlock(width)(jnp.concatenate([x, skips[level]], -1))
-    return nn.Conv(self.out_channels, (1, 1))(x)
+  def reconstructor(self) -> UNet:
+    return UNet(self.features, self.levels, 3)
 
 
 def sampler_input(srgb: jax.Array, raw: jax.Array) -> jax.Array:

@@ -53,13 +53,17 @@ class _ConvBlock(nn.Module):
 class UNet(nn.Module):
   """sRGB (B, H, W, 3) float32 [0, 1] -> raw-RGB (B, H, W, 3) float32 (linear, unclipped).
 
+  Any (B, H, W, C_in) input works (CAM's sampler and reconstructor use it too).
+
   Attributes:
     features: width of the first stage (doubled at each level).
     levels: number of 2x down/up-sampling stages (H, W must be multiples of 2^levels).
+    out_channels: output channels (3: raw-RGB).
   """
 
   features: int = 16
   levels: int = 3
+  out_channels: int = 3
 
   @nn.compact
   def __call__(self, srgb: jax.Array) -> jax.Array:
@@ -73,7 +77,7 @@ class UNet(nn.Module):
       width = self.features * 2**level
       x = nn.ConvTranspose(width, (2, 2), strides=(2, 2))(x)
       x = _ConvBlock(width)(jnp.concatenate([x, skips[level]], -1))
-    return nn.Conv(3, (1, 1))(x)
+    return nn.Conv(self.out_channels, (1, 1))(x)
 
 
 def init_params(model: UNet, key: jax.Array, size: int | None = None) -> Any:
