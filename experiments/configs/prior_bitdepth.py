@@ -19,32 +19,12 @@ Arguments: as `prior_any_isp.py`. Defaults: encoder 300 steps, 1000 clusters of 
 reference images, reconstructor 300 steps (no val split: fixed budgets).
 """
 
-import ml_collections
+import pathlib
 
 from r2lcm_jax.train import config as base
 
 
 def get_config(arg=None):
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.log_every_steps = 50
-  c.data = ml_collections.ConfigDict(dict(
-    root="", camera="any", match="IMX135", train_split="train", val_split="",
-    test_split="test", test_root="", test_camera="imx135"))
-  c.encoder = ml_collections.ConfigDict(dict(
-    features=16, embed_dim=32, patch_size=64, batch_size=4, reference_batch_size=8,
-    num_steps=300, learning_rate=1e-3, eval_every=100, ckpt_every=100, patience=4))
-  c.prior = ml_collections.ConfigDict(dict(clusters=1000, group_size=200, iterations=20,
-                                           references=14, reference_size=0))
-  c.reconstructor = ml_collections.ConfigDict(dict(
-    features=16, heads=2, patch_size=64, batch_size=8, num_steps=300,
-    learning_rate=1e-3, alpha=1.0, beta=0.1, eval_every=100, ckpt_every=100, patience=4,
-    use_prior=True, reliable=True, nonlocal_fusion=True))
-  return base.apply_args(c, arg, encoder_steps="encoder.num_steps",
-                         reconstructor_steps="reconstructor.num_steps",
-                         clusters="prior.clusters", group_size="prior.group_size",
-                         references="prior.references",
-                         reference_size="prior.reference_size", test_root="data.test_root",
-                         match="data.match", test_camera="data.test_camera",
-                         use_prior="reconstructor.use_prior", reliable="reconstructor.reliable",
-                         nonlocal_fusion="reconstructor.nonlocal_fusion")
+  # prior_any_isp.py with 300-step stages; the caller's arguments come last and win.
+  any_isp = pathlib.Path(__file__).with_name("prior_any_isp.py")
+  return base.load_file(f"{any_isp}:encoder_steps=300,reconstructor_steps=300,{arg or ''}")
