@@ -120,8 +120,7 @@ def code_level(
 
       def estimate(symbols, mu_s=mu_s, sigma_s=sigma_s, q_code=q_code):
         values = entropy_indexes.dequantize(symbols, mu_s, q_code)
-        p = np.asarray(gaussian.likelihood(values, mu_s, sigma_s, q_code), np.float64)
-        return float(-np.log2(p).sum())
+        return gaussian.code_length_bits(values, mu_s, sigma_s, q_code)
 
       symbols = coder.symbols(
         f"{level}/{i}",

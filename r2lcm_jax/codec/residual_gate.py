@@ -145,8 +145,7 @@ def estimate_bits(symbols: np.ndarray) -> float:
   """The coding model's size estimate (bits, -log2 p) of int symbols (n,)."""
   s = np.asarray(symbols, np.float32)
   zero = np.zeros_like(s)
-  p = np.asarray(gaussian.likelihood(s, zero, np.full_like(s, _SIGMA), zero), np.float64)
-  return float(-np.log2(p).sum())
+  return gaussian.code_length_bits(s, zero, np.full_like(s, _SIGMA), zero)
 
 
 def check_symbols(symbols: np.ndarray, spec: GateSpec) -> np.ndarray:

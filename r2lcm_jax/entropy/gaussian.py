@@ -24,13 +24,16 @@ range the clip is the identity, with gradient 1.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from r2lcm_jax.entropy.indexes import Q_MAX, Q_MIN
 from r2lcm_jax.entropy.lower_bound import lower_bound
 
-__all__ = ["quantize", "likelihood", "std_normal_cdf", "QUANT_MODES"]
+__all__ = ["quantize", "likelihood", "code_length_bits", "std_normal_cdf", "QUANT_MODES"]
 
 QUANT_MODES = ("noise", "ste", "dequantize")
 
@@ -77,3 +80,49 @@ def likelihood(
   s = lower_bound(sigma, scale_bound)
   p = std_normal_cdf((half - v) / s) - std_normal_cdf((-half - v) / s)
   return lower_bound(p, likelihood_bound)
+
+
+_MIN_BUCKET = 256
+
+
+@functools.partial(jax.jit, static_argnames=("scale_bound", "likelihood_bound"))
+def _likelihood_jit(values, mu, sigma, q, scale_bound, likelihood_bound):
+  return likelihood(values, mu, sigma, q, scale_bound=scale_bound,
+                    likelihood_bound=likelihood_bound)
+
+
+def code_length_bits(
+  values: np.ndarray,
+  mu: np.ndarray,
+  sigma: np.ndarray,
+  q: np.ndarray,
+  *,
+  scale_bound: float = 0.01,
+  likelihood_bound: float = 1e-7,
+) -> float:
+  """The model's code length of n dequantised values, sum(-log2 likelihood), in bits.
+
+  Args:
+    values, mu, sigma, q: float32 (n,) each (the arguments of `likelihood`).
+
+  Returns:
+    The sum over the n values, accumulated in float64.
+
+  One compiled program per power-of-two bucket of n (at least 256): the arrays are
+  padded (sigma and q with 1, the padding dropped before the sum), so a codec that
+  estimates groups of every size compiles a handful of programs instead of
+  dispatching the likelihood's operations one by one for each new size.
+  """
+  n = int(np.size(values))
+  if n == 0:
+    return 0.0
+  size = max(_MIN_BUCKET, 1 << (n - 1).bit_length())
+
+  def pad(a, fill):
+    out = np.full((size,), fill, np.float32)
+    out[:n] = np.ravel(a)
+    return out
+
+  p = _likelihood_jit(pad(values, 0.0), pad(mu, 0.0), pad(sigma, 1.0), pad(q, 0.0),
+                      scale_bound=float(scale_bound), likelihood_bound=float(likelihood_bound))
+  return float(-np.log2(np.asarray(p, np.float64)[:n]).sum())

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from r2lcm_jax.entropy.gaussian import likelihood, quantize
+from r2lcm_jax.entropy.gaussian import code_length_bits, likelihood, quantize
 
 
 @pytest.mark.parametrize("mode", ["noise", "ste", "dequantize"])
@@ -68,3 +68,20 @@ def test_straight_through_rounding_passes_the_gradient_unchanged():
   o = (u - mu) * 2.0
   g_q = jax.grad(lambda qq: jnp.sum(quantize(u, mu, qq, "ste")))(q)
   np.testing.assert_allclose(float(g_q), float(jnp.sum((jnp.round(o) - o) * 0.5 * np.log(2))), rtol=1e-4)
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 257, 3000])
+def test_code_length_is_the_sum_of_minus_log2_likelihoods_for_every_size(n):
+  """The padded, bucketed program gives exactly what the likelihood gives element-wise."""
+  rng = np.random.default_rng(n)
+  mu = rng.normal(size=n).astype(np.float32)
+  q = rng.uniform(-3.0, 1.0, n).astype(np.float32)
+  sigma = rng.uniform(0.005, 3.0, n).astype(np.float32)
+  sigma[-1:] = 3.0  # the last value costs more than 0 bits
+  values = (mu + np.round(rng.normal(0.0, 4.0, n)) * np.exp2(q)).astype(np.float32)
+  want = -np.log2(np.asarray(likelihood(values, mu, sigma, q), np.float64)).sum()
+  got = code_length_bits(values, mu, sigma, q)
+  assert got == pytest.approx(float(want), rel=1e-12, abs=1e-9)
+  if n:
+    # The padding is dropped: one value more or less changes the sum.
+    assert code_length_bits(values[:-1], mu[:-1], sigma[:-1], q[:-1]) < got
