@@ -27,7 +27,8 @@ import optax
 
 from r2lcm_jax.train.state import TrainState
 
-__all__ = ["GUMBEL", "NOISE", "EVAL", "step_rngs", "make_train_step", "make_eval_step"]
+__all__ = ["GUMBEL", "NOISE", "EVAL", "step_rngs", "make_grad_fn", "make_update", "make_train_step",
+           "make_eval_step"]
 
 GUMBEL, NOISE, EVAL = 0, 1, 2
 
@@ -39,6 +40,48 @@ def step_rngs(base_key: jax.Array, step: jax.Array | int) -> dict[str, jax.Array
   """The named PRNG streams of one step (`gumbel`, `noise`)."""
   key = jax.random.fold_in(base_key, step)
   return {"gumbel": jax.random.fold_in(key, GUMBEL), "noise": jax.random.fold_in(key, NOISE)}
+
+
+def make_grad_fn(loss_fn: LossFn, base_key: jax.Array) -> Callable:
+  """Builds `grad_fn(params, batch, step) -> ((loss, metrics), grads)` (not yet jitted).
+
+  The training-mode loss and its gradient at `params`, with the step's named PRNG
+  streams (`step_rngs(base_key, step)`): the first half of `make_train_step`.
+  """
+
+  def grad_fn(params, batch: Batch, step: jax.Array):
+    rngs = step_rngs(base_key, step)
+    return jax.value_and_grad(lambda p: loss_fn(p, batch, rngs, True), has_aux=True)(params)
+
+  return grad_fn
+
+
+def make_update(
+  tx: optax.GradientTransformation, *, skip_nonfinite: bool = True
+) -> Callable[..., tuple[TrainState, dict]]:
+  """Builds `update(state, grads, loss, metrics, base_lr) -> (state, metrics)` (not yet
+  jitted): the optimizer step on given gradients, the second half of `make_train_step`.
+
+  `metrics` comes back with `loss`, `grad_norm`, `lr` and `finite` added.
+  """
+
+  def update(state: TrainState, grads, loss: jax.Array, metrics: dict, base_lr: jax.Array):
+    grad_norm = optax.tree.norm(grads)
+    lr = base_lr * state.plateau.scale
+    hyper = dict(state.opt_state.hyperparams)
+    hyper["learning_rate"] = jnp.asarray(lr, hyper["learning_rate"].dtype)
+    opt_state = state.opt_state._replace(hyperparams=hyper)
+    updates, opt_state = tx.update(grads, opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    if skip_nonfinite:
+      new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
+    metrics = dict(metrics)
+    metrics.update(loss=loss, grad_norm=grad_norm, lr=lr, finite=finite.astype(jnp.int32))
+    return new_state, metrics
+
+  return update
 
 
 def make_train_step(
@@ -55,30 +98,17 @@ def make_train_step(
       finite (default); False applies the optimizer's update regardless.
 
   Returns:
-    The step function. `base_lr` is a () float32 array (an argument, not a
-    constant, so changing it does not recompile): the learning rate at plateau
-    scale 1; the step uses `base_lr * state.plateau.scale`. `metrics` adds
-    `loss`, `grad_norm`, `lr`, `finite`.
+    The step function: `make_grad_fn` then `make_update`, nothing else. `base_lr` is a
+    () float32 array (an argument, not a constant, so changing it does not recompile):
+    the learning rate at plateau scale 1; the step uses `base_lr * state.plateau.scale`.
+    `metrics` adds `loss`, `grad_norm`, `lr`, `finite`.
   """
+  grad_fn = make_grad_fn(loss_fn, base_key)
+  update = make_update(tx, skip_nonfinite=skip_nonfinite)
 
   def train_step(state: TrainState, batch: Batch, base_lr: jax.Array) -> tuple[TrainState, dict]:
-    rngs = step_rngs(base_key, state.step)
-    grad_fn = jax.value_and_grad(lambda p: loss_fn(p, batch, rngs, True), has_aux=True)
-    (loss, metrics), grads = grad_fn(state.params)
-    grad_norm = optax.tree.norm(grads)
-    lr = base_lr * state.plateau.scale
-    hyper = dict(state.opt_state.hyperparams)
-    hyper["learning_rate"] = jnp.asarray(lr, hyper["learning_rate"].dtype)
-    opt_state = state.opt_state._replace(hyperparams=hyper)
-    updates, opt_state = tx.update(grads, opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-    if skip_nonfinite:
-      new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
-    metrics = dict(metrics)
-    metrics.update(loss=loss, grad_norm=grad_norm, lr=lr, finite=finite.astype(jnp.int32))
-    return new_state, metrics
+    (loss, metrics), grads = grad_fn(state.params, batch, state.step)
+    return update(state, grads, loss, metrics, base_lr)
 
   return train_step
 
