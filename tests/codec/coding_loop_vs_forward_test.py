@@ -30,7 +30,8 @@ def both(tables):
   srgb8 = np.round(srgb * 255).astype(np.uint8)
   enc = codec.compress_image(raw, srgb8, runner, tables, reconstruct=True)
   srgb_f = jnp.asarray(srgb8.astype(np.float32)[None] / 255)
-  out = R2LCM(CFG).apply({"params": params}, jnp.asarray(raw[None]), srgb_f, training=False)
+  forward = jax.jit(lambda p, x, s: R2LCM(CFG).apply({"params": p}, x, s, training=False))
+  out = forward(params, jnp.asarray(raw[None]), srgb_f)
   return enc, jax.tree.map(np.asarray, out)
 
 
