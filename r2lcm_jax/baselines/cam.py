@@ -13,7 +13,7 @@ to raw-RGB, the stored values are pasted back at the sample pixels and the resul
 clipped to [0, 1]. With `finetune_steps > 0` (the paper's "w/ fine-tuning", official 10
 Adam steps at lr 1e-4) a copy of the reconstructor is first trained on the samples alone:
 L1 between its output and the stored values at the sample pixels, full-image forward, no
-randomness, one compiled program; encoder and decoder running it on the same sRGB and
+randomness, one compiled step; encoder and decoder running it on the same sRGB and
 file give bit-identical outputs on one platform.
 
 Images of any size are edge-padded to multiples of `CamConfig.multiple` for the networks
@@ -102,22 +102,14 @@ def _sample_l1(recon, params, x, mask, target):
   return jnp.sum(mask * jnp.abs(pred - target)) / (3.0 * jnp.maximum(jnp.sum(mask), 1.0))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _finetune(config: CamConfig, steps: int, lr: float, params: Any, x: jax.Array,
-              mask: jax.Array, target: jax.Array) -> tuple[Any, jax.Array]:
-  recon = config.reconstructor()
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _finetune_step(config: CamConfig, lr: float, params: Any, opt_state: Any, x: jax.Array,
+                   mask: jax.Array, target: jax.Array) -> tuple[Any, Any, jax.Array]:
   tx = optax.adam(lr)
-  grad_fn = jax.value_and_grad(functools.partial(_sample_l1, recon))
-
-  def body(i, carry):
-    p, opt, losses = carry
-    loss, g = grad_fn(p, x, mask, target)
-    upd, opt = tx.update(g, opt, p)
-    return optax.apply_updates(p, upd), opt, losses.at[i].set(loss)
-
-  params, _, losses = jax.lax.fori_loop(0, steps, body,
-                                        (params, tx.init(params), jnp.zeros(steps, jnp.float32)))
-  return params, losses
+  loss, g = jax.value_and_grad(functools.partial(_sample_l1, config.reconstructor()))(
+    params, x, mask, target)
+  upd, opt_state = tx.update(g, opt_state, params)
+  return optax.apply_updates(params, upd), opt_state, loss
 
 
 def finetune(config: CamConfig, recon_params: Any, srgb: np.ndarray,
@@ -138,9 +130,15 @@ def finetune(config: CamConfig, recon_params: Any, srgb: np.ndarray,
   mask, vals = sample_images(samples, config.multiple)
   inp = cam_net.reconstructor_input(jnp.asarray(x[None]), jnp.asarray(mask[None]),
                                     jnp.asarray(vals[None]))
-  params, losses = _finetune(config, int(steps), float(lr), recon_params, inp,
-                             jnp.asarray(mask[None]), jnp.asarray(vals[None]))
-  return params, np.asarray(losses)
+  mask, vals = jnp.asarray(mask[None]), jnp.asarray(vals[None])
+  # One compiled step called `steps` times: XLA:CPU runs convolution gradients many
+  # times slower inside a compiled loop (`models.context_model` module doc); a
+  # `fori_loop` over the steps made one 512x768 decode take minutes.
+  params, opt_state, losses = recon_params, optax.adam(float(lr)).init(recon_params), []
+  for _ in range(int(steps)):
+    params, opt_state, loss = _finetune_step(config, float(lr), params, opt_state, inp, mask, vals)
+    losses.append(loss)
+  return params, np.asarray(jnp.stack(losses) if losses else jnp.zeros((0,)), np.float32)
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
