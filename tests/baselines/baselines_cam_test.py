@@ -35,6 +35,8 @@ from r2lcm_jax.train.schedule import create_plateau_schedule
 from r2lcm_jax.train.state import create_train_state
 from r2lcm_jax.train.step import make_train_step
 
+pytestmark = pytest.mark.usefixtures("fast_compilation")
+
 _CFG = CamConfig(features=4, levels=2, grid=8)
 
 

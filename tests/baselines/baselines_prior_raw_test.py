@@ -23,6 +23,8 @@ from r2lcm_jax.prior.model_file import PriorModel, init_reconstructor_params, sa
 from r2lcm_jax.prior.prior_file import save_prior
 from r2lcm_jax.prior.reconstructor import PriorReconstructor
 
+pytestmark = pytest.mark.usefixtures("fast_compilation")
+
 
 def _psnr(a, b):
   return float(10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - b) ** 2)))

@@ -23,13 +23,7 @@ from r2lcm_jax.models.param_init import init_params
 INTELTAU = "S_IMX135_BLCCSC_field_{:03d}_sensorname_sony_imx135.png"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_compilation():
-  """Tiny models: compile time dominates, so XLA's optimisation passes are switched off
-  (encoder and decoder run under the same setting, so exactness is still tested)."""
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", False)  # the default
+pytestmark = pytest.mark.usefixtures("fast_compilation")
 
 
 def _r2lcm(*args, cwd=None):

@@ -23,10 +23,12 @@ from r2lcm_jax.models.param_init import init_params
 CFG = R2LCMConfig(N=8, latent_channels=4, num_steps=4, coverage="full")
 
 
+pytestmark = pytest.mark.usefixtures("fast_compilation")
+
+
 @pytest.fixture(scope="module")
 def model():
   """(module, params, jitted order map, conditioning P (2, 12, 20, 2C), sRGB)."""
-  jax.config.update("jax_disable_most_optimizations", True)
   m = R2LCM(CFG)
   params = init_params(CFG, jax.random.key(3))
   P = jax.random.normal(jax.random.key(4), (2, 12, 20, 2 * CFG.latent_channels))
@@ -34,7 +36,6 @@ def model():
   fn = jax.jit(lambda lvl, o, P, s: m.apply({"params": params}, lvl, P, s, o,
                                              method=R2LCM.order_map), static_argnums=(0, 1))
   yield m, params, fn, P, s
-  jax.config.update("jax_disable_most_optimizations", False)
 
 
 def _manual_order(m, params, level, P, s, gumbel):

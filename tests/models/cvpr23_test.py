@@ -19,6 +19,8 @@ from r2lcm_jax.models.joint_order import joint_codec_gumbel, joint_masks
 from r2lcm_jax.models.r2lcm import R2LCM
 from r2lcm_jax.train import config as train_config
 
+pytestmark = pytest.mark.usefixtures("fast_compilation")
+
 CVPR = dict(arch="cvpr23", down_num=4, adaptive_quant=False, scale_bound=0.11,
             channel_mean=True)
 TINY = R2LCMConfig(N=16, latent_channels=4, num_steps=4, **CVPR)

@@ -32,13 +32,7 @@ def _compiled(cfg: R2LCMConfig):
   return model, params, evaluate
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_compile():
-  """These tests check behaviour, not speed: skip XLA's optimisation passes (3x faster
-  compilation on CPU)."""
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", False)  # the default
+pytestmark = pytest.mark.usefixtures("fast_compilation")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,7 @@ def nhwc(a: np.ndarray) -> np.ndarray:
   return np.transpose(a, (0, 2, 3, 1)) if a.ndim == 4 else a
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_compile():
-  """Skip XLA's optimisation passes (much faster CPU compilation; numerics unchanged
-  within the tolerance)."""
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", False)  # the default
+pytestmark = pytest.mark.usefixtures("fast_compilation")
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,13 @@ from r2lcm_jax.models.serial_context import RADIUS, mask_a
 CFG = R2LCMConfig(N=8, latent_channels=4, num_steps=4, context="serial")
 
 
+pytestmark = pytest.mark.usefixtures("fast_compilation")
+
+
 @pytest.fixture(scope="module")
 def setup():
-  jax.config.update("jax_disable_most_optimizations", True)
   params = init_params(CFG, jax.random.key(0))
   yield R2LCM(CFG), params
-  jax.config.update("jax_disable_most_optimizations", False)
 
 
 @pytest.fixture(scope="module")

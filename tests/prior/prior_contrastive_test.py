@@ -19,6 +19,8 @@ from r2lcm_jax.train.schedule import create_plateau_schedule
 from r2lcm_jax.train.state import create_train_state
 from r2lcm_jax.train.step import make_train_step
 
+pytestmark = pytest.mark.usefixtures("fast_compilation")
+
 
 def test_targets_and_references_are_disjoint_and_cover_the_set():
   items = list(range(7))

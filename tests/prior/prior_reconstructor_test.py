@@ -17,6 +17,8 @@ from r2lcm_jax.train.schedule import create_plateau_schedule
 from r2lcm_jax.train.state import create_train_state
 from r2lcm_jax.train.step import make_train_step
 
+pytestmark = pytest.mark.usefixtures("fast_compilation")
+
 
 @pytest.fixture(scope="module")
 def prior(tiny_model, synthetic_pairs):

@@ -19,6 +19,8 @@ from r2lcm_jax.prior.prior_file import Prior
 from r2lcm_jax.prior.reconstructor import PriorReconstructor
 from r2lcm_jax.prior.reconstructor_train import reconstructor_loss_fn
 
+pytestmark = pytest.mark.usefixtures("fast_compilation")
+
 ROWS = {"unet": dict(use_prior=False, reliable=False, nonlocal_fusion=False),
         "prior": dict(reliable=False, nonlocal_fusion=False),
         "reliable": dict(nonlocal_fusion=False), "full": {}}

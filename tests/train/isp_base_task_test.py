@@ -17,6 +17,8 @@ from r2lcm_jax.errors import ConfigError, InputError
 from r2lcm_jax.isp import pipeline
 from r2lcm_jax.train import task
 
+pytestmark = pytest.mark.usefixtures("fast_compilation")
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
