@@ -4,6 +4,9 @@
         --cvpr runs/cvpr23_l0.24,runs/cvpr23_l0.03 --ijcv runs/small_real_l0.24,... \\
         --out experiments/results/cvpr23.md
 
+`--root` takes several folders separated by ':' (e.g. the test split of every
+third-party sRGB variant); the images of all of them are pooled.
+
 Every run folder is a `r2lcm train` workdir (newest checkpoint). Each test image (whole,
 landscape; H and W must be multiples of both models' size multiple) goes through the
 model's deterministic evaluation forward (`training=False`: the decoder's values, fixed
@@ -89,7 +92,8 @@ def evaluate_run(workdir: str, images: list[tuple[np.ndarray, np.ndarray]],
 
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--root", required=True)
+  ap.add_argument("--root", required=True,
+                  help="data folder(s) in the NUS layout, colon-separated (e.g. one per sRGB variant)")
   ap.add_argument("--camera", default=None)
   ap.add_argument("--split", default="test")
   ap.add_argument("--cvpr", required=True, help="comma-separated run folders")
@@ -97,7 +101,8 @@ def main(argv=None) -> int:
   ap.add_argument("--out", default="")
   ap.add_argument("--real", action="store_true", help="also code real bitstreams")
   a = ap.parse_args(argv)
-  images = [to_landscape(*load_pair(p)) for p in find_pairs(a.root, a.split, a.camera)]
+  roots = [r for r in a.root.split(":") if r]
+  images = [to_landscape(*load_pair(p)) for r in roots for p in find_pairs(r, a.split, a.camera)]
   rows = {"cvpr23": [], "ijcv24": []}
   for arch, runs in (("cvpr23", a.cvpr), ("ijcv24", a.ijcv)):
     for run in filter(None, runs.split(",")):
@@ -105,7 +110,7 @@ def main(argv=None) -> int:
       rows[arch].append(r)
       print(f"{arch} {run} step {r['step']}: bpp {r['bpp']:.4f} PSNR {r['psnr']:.2f} dB; "
             f"real files: bpp {r['real_bpp']:.4f} PSNR {r['real_psnr']:.2f} dB", flush=True)
-  lines = [f"{len(images)} test images of {a.root} ({a.split}), whole images.", "",
+  lines = [f"{len(images)} test images of {', '.join(roots)} ({a.split}), whole images.", "",
            "| model | run | step | bpp (estimate) | PSNR (dB) | bpp (real files) | PSNR decoded (dB) |",
            "|---|---|---|---|---|---|---|"]
   for arch in rows:
