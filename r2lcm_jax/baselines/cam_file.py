@@ -44,15 +44,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pathlib
 import struct
 import zlib
 
 import numpy as np
 
+from r2lcm_jax.baselines.metadata_file import read_file_bytes
 from r2lcm_jax.coding import rans_numpy
 from r2lcm_jax.entropy.tables import CodingTables, build_gaussian_tables
-from r2lcm_jax.errors import BitstreamError, InputError, ShapeMismatchError
+from r2lcm_jax.errors import BitstreamError, ShapeMismatchError
 from r2lcm_jax.io.atomic import atomic_write_bytes
 
 __all__ = ["MAGIC", "VERSION", "CamSamples", "cell_counts", "value_tables", "encode_cam",
@@ -378,11 +378,4 @@ def write_cam(path: str | os.PathLike, data: bytes) -> None:
 
 def read_cam(path: str | os.PathLike) -> CamSamples:
   """Reads and parses a `.cam` file (InputError if missing, BitstreamError if bad)."""
-  path = pathlib.Path(path)
-  try:
-    data = path.read_bytes()
-  except FileNotFoundError as e:
-    raise InputError(f"{path}: CAM metadata file not found") from e
-  except IsADirectoryError as e:
-    raise InputError(f"{path}: is a folder, not a CAM metadata file") from e
-  return decode_cam(data, str(path))
+  return decode_cam(read_file_bytes(path, "CAM metadata"), str(path))

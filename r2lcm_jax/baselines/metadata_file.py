@@ -48,6 +48,7 @@ __all__ = [
   "sample_grid",
   "encode_samples",
   "decode_samples",
+  "read_file_bytes",
   "write_metadata",
   "read_metadata",
 ]
@@ -168,13 +169,17 @@ def write_metadata(path: str | os.PathLike, data: bytes) -> None:
   atomic_write_bytes(path, bytes(data))
 
 
-def read_metadata(path: str | os.PathLike) -> SampleGrid:
-  """Reads and parses a metadata file (InputError if missing, BitstreamError if bad)."""
+def read_file_bytes(path: str | os.PathLike, what: str = "metadata") -> bytes:
+  """The bytes of a baseline's `what` file; InputError if it is missing or a folder."""
   path = pathlib.Path(path)
   try:
-    data = path.read_bytes()
+    return path.read_bytes()
   except FileNotFoundError as e:
-    raise InputError(f"{path}: metadata file not found") from e
+    raise InputError(f"{path}: {what} file not found") from e
   except IsADirectoryError as e:
-    raise InputError(f"{path}: is a folder, not a metadata file") from e
-  return decode_samples(data, str(path))
+    raise InputError(f"{path}: is a folder, not a {what} file") from e
+
+
+def read_metadata(path: str | os.PathLike) -> SampleGrid:
+  """Reads and parses a metadata file (InputError if missing, BitstreamError if bad)."""
+  return decode_samples(read_file_bytes(path), str(path))
