@@ -149,6 +149,30 @@ def _check_image(runner: SerialRunner, x: np.ndarray) -> None:
                              f"got {x.shape}")
 
 
+def _code_levels(runner: SerialRunner, x_srgb: np.ndarray, P: np.ndarray, code_one, clock: dict):
+  """Both levels in order, shared by the two directions: the hyper level with P = 0, h_s
+  of its û as the main level's P, then g_s.
+
+  Args:
+    P: float32 (1, h/4, w/4, 2C) zeros, the hyper level's conditioning.
+    code_one: `(level, P) -> û` (1, h, w, C), one level coded or decoded.
+
+  Returns:
+    ({"hyper": ẑ, "main": ŷ}, x_hat (1, H, W, 3)).
+  """
+  u_hat = {}
+  for level in ("hyper", "main"):
+    u_hat[level] = code_one(level, P)
+    if level == "hyper":
+      t1 = time.perf_counter()
+      P = np.asarray(runner.hyper_synthesis(u_hat["hyper"], x_srgb))
+      clock["transforms"] += time.perf_counter() - t1
+  t1 = time.perf_counter()
+  x_hat = np.asarray(runner.synthesis(u_hat["main"], x_srgb))
+  clock["transforms"] += time.perf_counter() - t1
+  return u_hat, x_hat
+
+
 def serial_compress(runner: SerialRunner, x_raw: np.ndarray, x_srgb: np.ndarray,
                     tables: CodingTables) -> SerialResult:
   """Encodes one image (x_raw, x_srgb float32 (1, H, W, 3)) position by position."""
@@ -158,31 +182,28 @@ def serial_compress(runner: SerialRunner, x_raw: np.ndarray, x_srgb: np.ndarray,
   y, z = (np.asarray(a) for a in runner.analysis(x_raw, x_srgb))
   clock["transforms"] = time.perf_counter() - t0
   c = runner.config.latent_channels
+  latents = {"hyper": z, "main": y}
   streams = []
-  P = np.zeros(z.shape[:3] + (2 * c,), np.float32)
-  u_hat = {}
-  for level, u in (("hyper", z), ("main", y)):
-    syms, idxs = [], []
 
-    def encode_at(i, j, idx, mu, u=u, syms=syms, idxs=idxs):
+  def encode_level(level, P):
+    u, syms, idxs = latents[level], [], []
+
+    def encode_at(i, j, idx, mu):
       s = np.asarray(entropy_indexes.quantize_symbols(u[0, i, j], mu, np.zeros_like(mu)),
                      np.int32)
       syms.append(s)
       idxs.append(idx)
       return s
 
-    u_hat[level] = code_level_serial(runner, level, P, encode_at, clock)
+    u_hat = code_level_serial(runner, level, P, encode_at, clock)
     t1 = time.perf_counter()
     streams.append(encode_stream(np.concatenate(syms), np.concatenate(idxs),
                                  runner.rans_tables(tables)))
     clock["coding"] += time.perf_counter() - t1
-    if level == "hyper":
-      t1 = time.perf_counter()
-      P = np.asarray(runner.hyper_synthesis(u_hat["hyper"], x_srgb))
-      clock["transforms"] += time.perf_counter() - t1
-  t1 = time.perf_counter()
-  x_hat = np.asarray(runner.synthesis(u_hat["main"], x_srgb))
-  clock["transforms"] += time.perf_counter() - t1
+    return u_hat
+
+  P = np.zeros(z.shape[:3] + (2 * c,), np.float32)
+  u_hat, x_hat = _code_levels(runner, x_srgb, P, encode_level, clock)
   data = np.uint32(len(streams[0])).astype("<u4").tobytes() + streams[0] + streams[1]
   return SerialResult(data, u_hat["hyper"], u_hat["main"], x_hat, clock)
 
@@ -201,23 +222,15 @@ def serial_decompress(runner: SerialRunner, x_srgb: np.ndarray, data: bytes,
     raise BitstreamError("serial bitstream is truncated")
   streams = {"hyper": data[4 : 4 + n_hyper], "main": data[4 + n_hyper :]}
   clock: dict = {"transforms": 0.0}
-  P = np.zeros((1, h // 4, w // 4, 2 * c), np.float32)
-  u_hat = {}
-  for level in ("hyper", "main"):
+
+  def decode_level(level, P):
     dec = StreamDecoder(streams[level], P.shape[1] * P.shape[2] * c,
                         runner.rans_tables(tables))
-
-    def decode_at(i, j, idx, mu, dec=dec):
-      del i, j, mu
-      return dec.decode(idx)
-
-    u_hat[level] = code_level_serial(runner, level, P, decode_at, clock)
+    u_hat = code_level_serial(runner, level, P,
+                              lambda i, j, idx, mu: dec.decode(idx), clock)
     dec.finish()
-    if level == "hyper":
-      t1 = time.perf_counter()
-      P = np.asarray(runner.hyper_synthesis(u_hat["hyper"], x_srgb))
-      clock["transforms"] += time.perf_counter() - t1
-  t1 = time.perf_counter()
-  x_hat = np.asarray(runner.synthesis(u_hat["main"], x_srgb))
-  clock["transforms"] += time.perf_counter() - t1
+    return u_hat
+
+  P = np.zeros((1, h // 4, w // 4, 2 * c), np.float32)
+  u_hat, x_hat = _code_levels(runner, x_srgb, P, decode_level, clock)
   return SerialResult(None, u_hat["hyper"], u_hat["main"], x_hat, clock)
