@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from r2lcm_jax.entropy.tables import CodingTables, _quantize_pmf, validate_tables
+from r2lcm_jax.entropy.tables import CodingTables, tables_from_pmfs, validate_tables
 
 __all__ = [
   "DEFAULT_FILTERS",
@@ -185,22 +185,9 @@ def build_factorized_tables(
     f_lo = logits_cumulative(p, np.full((1, c), lo[ch] - 0.5), np)[0, ch]
     f_hi = logits_cumulative(p, np.full((1, c), hi[ch] + 0.5), np)[0, ch]
     tail = _sigmoid(np, f_lo) + _sigmoid(np, -f_hi)
-    freq = _quantize_pmf(np.append(pmf, tail), precision)
-    rows.append(np.concatenate([[0], np.cumsum(freq)]))
-  max_len = max(len(r) for r in rows)
-  cdf = np.full((c, max_len), 1 << precision, np.int32)
-  for k, r in enumerate(rows):
-    cdf[k, : len(r)] = r
-  tables = CodingTables(
-    cdf=cdf,
-    cdf_length=np.asarray([len(r) for r in rows], np.int32),
-    offset=lo.astype(np.int32),
-    scale_table=np.arange(1, c + 1, dtype=np.float32),
-    precision=int(precision),
-    tail_mass=float(tail_mass),
-  )
-  validate_tables(tables)
-  return tables
+    rows.append(np.append(pmf, tail))
+  return tables_from_pmfs(rows, lo, np.arange(1, c + 1, dtype=np.float32),
+                          precision=precision, tail_mass=tail_mass)
 
 
 def with_bottleneck_rows(gaussian: CodingTables, bottleneck: CodingTables) -> CodingTables:

@@ -44,6 +44,7 @@ from r2lcm_jax.io.atomic import atomic_path
 __all__ = [
   "CodingTables",
   "build_gaussian_tables",
+  "tables_from_pmfs",
   "save_tables",
   "load_tables",
   "validate_tables",
@@ -189,25 +190,37 @@ def build_gaussian_tables(
   scales = np.exp(np.linspace(np.log(scale_min), np.log(scale_max), num_scales))
   scale_table = scales.astype(np.float32)
   mult = -special.ndtri(tail_mass / 2)
-  rows = []
+  pmfs = []
   offsets = []
   for s in scale_table.astype(np.float64):
     c = int(np.ceil(s * mult))
     support = np.arange(-c, c + 1)
-    pmf = gaussian_bin_pmf(s, support)
     tail = 2.0 * special.ndtr((-0.5 - c) / s)
-    freq = _quantize_pmf(np.append(pmf, tail), precision)
-    rows.append(np.concatenate([[0], np.cumsum(freq)]))
+    pmfs.append(np.append(gaussian_bin_pmf(s, support), tail))
     offsets.append(-c)
-  max_len = max(len(r) for r in rows)
-  cdf = np.full((num_scales, max_len), 1 << precision, np.int32)
+  return tables_from_pmfs(pmfs, offsets, scale_table, precision=precision, tail_mass=tail_mass)
+
+
+def tables_from_pmfs(
+  pmfs: list[np.ndarray], offsets: list[int] | np.ndarray, scale_table: np.ndarray, *,
+  precision: int, tail_mass: float,
+) -> CodingTables:
+  """Validated CodingTables from one float64 pmf per row (support bins, then the escape
+  bin's mass), each quantised to `precision` bits and padded to the longest row.
+
+  Args:
+    pmfs: R arrays (n_r + 1,); `offsets`: R ints, the value of each row's first bin;
+    scale_table: (R,) float32, strictly increasing.
+  """
+  rows = [np.concatenate([[0], np.cumsum(_quantize_pmf(pmf, precision))]) for pmf in pmfs]
+  cdf = np.full((len(rows), max(len(r) for r in rows)), 1 << precision, np.int32)
   for k, r in enumerate(rows):
     cdf[k, : len(r)] = r
   tables = CodingTables(
     cdf=cdf,
     cdf_length=np.asarray([len(r) for r in rows], np.int32),
     offset=np.asarray(offsets, np.int32),
-    scale_table=scale_table,
+    scale_table=np.asarray(scale_table, np.float32),
     precision=int(precision),
     tail_mass=float(tail_mass),
   )
