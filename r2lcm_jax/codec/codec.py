@@ -413,7 +413,7 @@ def decompress_image(
   run = _TimedRunner(runner, clock)
   coder = DecodingStepCoder(
     {g.name: g.substreams for g in groups}, tables, coder_backend, workers=workers,
-    clock=clock,
+    clock=clock, wide_scales=header.version >= 3,
   )
   rate = RateSettings(drop_steps=header.drop_steps, gamma_milli=header.gamma_milli)
   scale = runner.scale

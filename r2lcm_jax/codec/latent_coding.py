@@ -114,23 +114,29 @@ def code_level(
     else:
       q_code = q_s + np.float32(rate.gamma) if gamma_applies(level, i, T, rate.drop_steps) else q_s
       q_code = q_code.astype(np.float32)
-      idx = entropy_indexes.scale_indexes(sigma[sel].T.ravel(), q_code, runner.scale_table)
-      u_s = None if u is None else u[0][sel].T.ravel()
       sigma_s = sigma[sel].T.ravel()
+      if coder.wide_scales:  # format >= 3: beyond the tables, high part + raw low bits
+        idx, shifts, q_sym = entropy_indexes.wide_scale_indexes(
+          sigma_s, q_code, runner.scale_table)
+      else:
+        idx, shifts, q_sym = entropy_indexes.scale_indexes(
+          sigma_s, q_code, runner.scale_table), None, q_code
+      u_s = None if u is None else u[0][sel].T.ravel()
 
-      def estimate(symbols, mu_s=mu_s, sigma_s=sigma_s, q_code=q_code):
-        values = entropy_indexes.dequantize(symbols, mu_s, q_code)
+      def estimate(symbols, mu_s=mu_s, sigma_s=sigma_s, q_code=q_code, q_sym=q_sym):
+        values = entropy_indexes.dequantize(symbols, mu_s, q_sym)
         return gaussian.code_length_bits(values, mu_s, sigma_s, q_code)
 
       symbols = coder.symbols(
         f"{level}/{i}",
         np.asarray(idx, np.int32),
-        lambda u_s=u_s, mu_s=mu_s, q_code=q_code: entropy_indexes.quantize_symbols(
-          u_s, mu_s, q_code
+        lambda u_s=u_s, mu_s=mu_s, q_sym=q_sym: entropy_indexes.quantize_symbols(
+          u_s, mu_s, q_sym
         ),
         estimate,
+        shifts,
       )
-      values = _f16(entropy_indexes.dequantize(symbols, mu_s, q_code))
+      values = _f16(entropy_indexes.dequantize(symbols, mu_s, q_sym))
     n = int(sel.sum())
     u_hat[0][sel] = values.reshape(C, n).T
     q_map[0][sel] = q[sel]

@@ -14,11 +14,20 @@ from collections.abc import Callable
 
 import numpy as np
 
-from r2lcm_jax.coding import substreams
+from r2lcm_jax.coding import low_bits, substreams
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.errors import BitstreamError
 
-__all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "GroupRate"]
+__all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "GroupRate", "low_group"]
+
+
+def low_group(group: str) -> str:
+  """Name of the group holding `group`'s raw low bits (format version 3)."""
+  return f"{group}/low"
+
+
+def _wide(shifts) -> bool:
+  return shifts is not None and bool(np.any(shifts))
 
 @dataclasses.dataclass(frozen=True)
 class GroupRate:
@@ -50,6 +59,7 @@ class StepCoder(abc.ABC):
     indexes: np.ndarray,
     compute: Callable[[], np.ndarray],
     estimate: Callable[[np.ndarray], float],
+    shifts: np.ndarray | None = None,
   ) -> np.ndarray:
     """Returns the int32 symbols (n,) of `group`.
 
@@ -58,7 +68,15 @@ class StepCoder(abc.ABC):
       indexes: int32 (n,) table indexes of the group's symbols, coding order.
       compute: computes the symbols from the latent (only the encoder can call it).
       estimate: symbols -> the model's estimate of their size in bits (-log2 p).
+      shifts: int32 (n,) raw low bits per symbol (`entropy.indexes.wide_scale_indexes`)
+        or None (none): where any is > 0, the tables code the high parts and the low
+        bits go to the group `low_group(group)` (`coding.low_bits`).
     """
+
+  @property
+  def wide_scales(self) -> bool:
+    """Whether symbols beyond the tables are split (format version >= 3)."""
+    return True
 
 
 class EncodingStepCoder(StepCoder):
@@ -80,20 +98,28 @@ class EncodingStepCoder(StepCoder):
     """The model's estimate (sum of -log2 p) over every group coded so far."""
     return sum(r.estimated_bits for r in self.rates.values())
 
-  def symbols(self, group, indexes, compute, estimate):
+  def symbols(self, group, indexes, compute, estimate, shifts=None):
     symbols = np.asarray(compute(), np.int32)
     bits = float(estimate(symbols))
+    coded, table_bits, low = symbols, bits, None
+    if _wide(shifts):
+      coded, lo = low_bits.split(symbols, shifts)
+      table_bits = max(bits - float(np.sum(shifts)), 0.0)
+      low = low_bits.pack(lo, shifts)
     # The one lane planner (coding.substreams): K and the lanes follow from the
     # group's size and estimated payload; both are written into the bitstream.
-    num = substreams.choose_num_substreams(symbols.size, bits, lanes=self._lanes)
+    num = substreams.choose_num_substreams(coded.size, table_bits, lanes=self._lanes)
     subs = self._timed(
       lambda: substreams.encode_group(
-        symbols, indexes, self._tables, num_substreams=num, backend=self._backend,
-        lanes=self._lanes, est_bits=bits,
+        coded, indexes, self._tables, num_substreams=num, backend=self._backend,
+        lanes=self._lanes, est_bits=table_bits,
       )
     )
     self.groups[group] = subs
-    self.rates[group] = GroupRate(int(symbols.size), bits, sum(len(b) for b in subs))
+    if low is not None:
+      self.groups[low_group(group)] = [low]
+    self.rates[group] = GroupRate(int(symbols.size), bits,
+                                  sum(len(b) for b in subs) + (0 if low is None else len(low)))
     return symbols
 
 
@@ -101,23 +127,38 @@ class DecodingStepCoder(StepCoder):
   """Decodes each group from the substreams read out of the bitstream."""
 
   def __init__(self, groups: dict[str, list[bytes]], tables: CodingTables, backend,
-               *, workers: int = 0, clock=None):
+               *, workers: int = 0, clock=None, wide_scales: bool = True):
     super().__init__(clock)
+    self._wide_scales = wide_scales
     self._groups = groups
     self._used: set[str] = set()
     self._tables = tables
     self._backend = backend
     self._workers = workers
 
-  def symbols(self, group, indexes, compute, estimate):
-    del compute, estimate  # the decoder has no latent
+  @property
+  def wide_scales(self) -> bool:
+    return self._wide_scales
+
+  def _take(self, group: str) -> list[bytes]:
     if group not in self._groups:
       raise BitstreamError(f"bitstream has no coding group {group!r}")
     self._used.add(group)
+    return self._groups[group]
+
+  def symbols(self, group, indexes, compute, estimate, shifts=None):
+    del compute, estimate  # the decoder has no latent
+    subs = self._take(group)
+    lo = None
+    if _wide(shifts):
+      low = self._take(low_group(group))
+      if len(low) != 1:
+        raise BitstreamError(f"group {low_group(group)!r} must be one substream")
+      lo = low_bits.unpack(low[0], shifts)
     try:
       symbols = self._timed(
         lambda: substreams.decode_group(
-          self._groups[group], indexes, self._tables, backend=self._backend,
+          subs, indexes, self._tables, backend=self._backend,
           workers=self._workers,
         )
       )
@@ -129,7 +170,8 @@ class DecodingStepCoder(StepCoder):
         "model computing different floats (another jaxlib build or hardware; see "
         "r2lcm_jax.entropy.indexes), or a file written by another implementation"
       ) from None
-    return np.asarray(symbols, np.int32)
+    symbols = np.asarray(symbols, np.int32)
+    return symbols if lo is None else low_bits.join(symbols, lo, shifts)
 
   def unused_groups(self) -> list[str]:
     """Groups present in the bitstream that decoding never asked for."""

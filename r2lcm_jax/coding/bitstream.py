@@ -37,9 +37,13 @@ block is present (any base); bit 4 (FLAG_ORDER) = the coding-order byte is prese
 unchanged; a decoder that predates it refuses such a file); other bits are refused (a
 reader that predates a flag refuses the file instead of misreading it).
 
-Versions: 1 stored rANS escape values as raw int32; 2 (current) stores them as
-zig-zag varints (`rans_format`). Version-1 files are refused with a message that says
-so (`RETIRED_VERSIONS`); re-encode them from the RAW.
+Versions: 1 stored rANS escape values as raw int32; 2 stores them as zig-zag varints
+(`rans_format`); 3 (current) codes symbols whose scale lies beyond the coding tables as
+a table-coded high part plus raw low bits, in a group `<name>/low` beside the group
+(`entropy.indexes.wide_scale_indexes`, `coding.low_bits`), where version 2 clamped them to
+the largest table. Version-1 files are refused with a message that says so
+(`RETIRED_VERSIONS`); re-encode them from the RAW. Version-2 files are still read (the
+header's `version` tells the codec which rule they were coded with).
 
 Parsing is strict and bounded: every count is checked against the bytes that remain
 before anything is allocated, the substream lengths must add up to exactly the
@@ -66,6 +70,7 @@ from r2lcm_jax.errors import BitstreamError
 __all__ = [
   "MAGIC",
   "FORMAT_VERSION",
+  "READ_VERSIONS",
   "Header",
   "Group",
   "pack",
@@ -85,7 +90,8 @@ __all__ = [
 ]
 
 MAGIC = b"\x89R2LCM\r\n"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READ_VERSIONS = (2, 3)
 RETIRED_VERSIONS = {
   1: "rANS escape values as raw int32; version 2 codes them as varints",
 }
@@ -335,7 +341,7 @@ def unpack(data: bytes) -> tuple[Header, list[Group]]:
     raise BitstreamError(
       f"bitstream format version {version} ({RETIRED_VERSIONS[version]}) is no longer "
       f"read by this decoder (version {FORMAT_VERSION}); re-encode it from the RAW")
-  if version != FORMAT_VERSION:
+  if version not in READ_VERSIONS:
     raise BitstreamError(f"unsupported bitstream format version {version}")
   if not _FIXED.size + 1 <= hlen <= MAX_HEADER_BYTES:
     raise BitstreamError(f"header length {hlen} out of bounds")
@@ -343,7 +349,7 @@ def unpack(data: bytes) -> tuple[Header, list[Group]]:
   head_end = r.pos
   if r.u32("header CRC") != zlib.crc32(data[:head_end]):
     raise BitstreamError("CRC mismatch in header")
-  header = _parse_header(body)
+  header = dataclasses.replace(_parse_header(body), version=version)
   table_start = r.pos
   num_groups = r.u32("group count")
   if num_groups > MAX_GROUPS:

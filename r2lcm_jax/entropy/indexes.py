@@ -57,6 +57,8 @@ __all__ = [
   "quantize_symbols",
   "dequantize",
   "scale_indexes",
+  "wide_scale_indexes",
+  "MAX_LOW_BITS",
   "step_size",
   "SYMBOL_MIN",
   "SYMBOL_MAX",
@@ -71,6 +73,7 @@ SYMBOL_MAX = 32767
 Q_MIN = -64.0
 Q_MAX = 64.0
 Q_GRID = 256  # q is rounded to multiples of 1/Q_GRID
+MAX_LOW_BITS = 7  # raw low bits per symbol beyond the table (wide_scale_indexes)
 _SIGMA_MIN = np.float32(1e-10)
 _SIGMA_MAX = np.float32(1e10)
 
@@ -165,6 +168,51 @@ def scale_indexes(sigma, q, scale_table):
     int32 array of sigma's shape in [0, S - 1].
   """
   xp = _xp(sigma, q)
+  key, q_f, _, thr, num = _ratio_key(xp, sigma, q, scale_table)
+  return _search(xp, thr, q_f, key, num)
+
+
+def wide_scale_indexes(sigma, q, scale_table):
+  """Table indexes for ratios beyond the table: (indexes, low bits, coding step).
+
+  Where `sigma / Delta` exceeds the table's largest scale `S_top`, a unit-bin table
+  cannot model the symbol, so the codec splits it (format version 3). With
+  `k = ceil(log2(sigma / (Delta * S_top)))` (0 inside the table), computed on the same
+  integer path as `scale_indexes` (subtracting `k << 23` from the bit pattern divides by
+  2^k exactly):
+
+  * `shift = min(k, MAX_LOW_BITS)` low bits of each symbol are sent raw
+    (`coding.low_bits`); the remaining high part has std `sigma / (Delta * 2^k)` in
+    `(S_top / 2, S_top]` and is coded with that table row (`indexes`);
+  * the other `j = k - shift` doublings coarsen the step: the symbol is quantised with
+    `Delta * 2^j`, i.e. `q_code = q + j` (built from the integer `q_fix + 256 j`, so it is
+    exact). This caps the precision at `sigma / (S_top * 2^MAX_LOW_BITS)` (1/4096 of the
+    predicted scale with the default table) and keeps `|symbol|` inside the int16 range
+    for any value within 8 sigma. The model's estimate charges such elements its
+    likelihood floor (`likelihood_bound` 1e-7: 23.3 bits); a raw value at the model's
+    step would need log2(sigma / Delta) bits, up to 60 on trained models.
+
+  Inside the table (`k = 0`) the result equals `(scale_indexes(sigma, q), 0, q)` up to
+  q's 1/256 grid.
+
+  Args:
+    sigma, q, scale_table: as `scale_indexes`.
+
+  Returns:
+    (indexes int32, shift int32 in [0, MAX_LOW_BITS], q_code float32 on the 1/256 grid),
+    each of sigma's shape.
+  """
+  xp = _xp(sigma, q)
+  key, q_f, q_fix, thr, num = _ratio_key(xp, sigma, q, scale_table)
+  over = key - thr[q_f, num - 1]  # > 0 where the ratio exceeds the top scale
+  k = xp.where(over > 0, (over + (1 << 23) - 1) >> 23, 0).astype(xp.int32)
+  shift = xp.minimum(k, MAX_LOW_BITS).astype(xp.int32)
+  q_code = ((q_fix + ((k - shift) << 8)).astype(xp.float32) / xp.float32(Q_GRID))
+  return _search(xp, thr, q_f, key - (k << 23), num), shift, q_code.astype(xp.float32)
+
+
+def _ratio_key(xp, sigma, q, scale_table):
+  """(key, q_f, q_fix, thresholds, S): key = int32 bit pattern of sigma * 2^-q_i."""
   table = np.ascontiguousarray(np.asarray(scale_table), np.float32)
   num = table.shape[0]
   thr = xp.asarray(_threshold_bits(table.tobytes()))
@@ -173,7 +221,11 @@ def scale_indexes(sigma, q, scale_table):
   sigma = xp.clip(sigma, _SIGMA_MIN, _SIGMA_MAX)
   q_i, q_f = _split_q(xp, q)
   key = _f32_to_bits(xp, sigma) - (q_i << 23)  # bits of sigma * 2^-q_i (no overflow)
-  # Count of k with thr[q_f, k] < key (rows increasing): binary search over [0, num].
+  return key, q_f, (q_i << 8) + q_f, thr, num
+
+
+def _search(xp, thr, q_f, key, num):
+  """Count of k with thr[q_f, k] < key (rows increasing), clamped to S - 1."""
   lo = xp.zeros(key.shape, xp.int32)
   hi = xp.full(key.shape, num, xp.int32)
   for _ in range(int(num).bit_length()):

@@ -8,6 +8,7 @@ import pytest
 
 from r2lcm_jax.codec import codec
 from r2lcm_jax.codec.runner import ModelRunner
+from r2lcm_jax.codec.step_coders import EncodingStepCoder
 from r2lcm_jax.coding import bitstream
 from r2lcm_jax.data.sources import load_source
 from r2lcm_jax.data.synthetic import synthetic_pair
@@ -106,11 +107,51 @@ def test_decoder_whose_numerics_differ_gets_an_error_that_says_so(runner, tables
 
   raw, srgb = image
   data = codec.compress(raw, srgb, runner, tables)
-  real = entropy_indexes.scale_indexes
-  monkeypatch.setattr(entropy_indexes, "scale_indexes",
-                      lambda *a, **k: np.minimum(np.asarray(real(*a, **k)) + 3, 63))
+  real = entropy_indexes.wide_scale_indexes
+
+  def shifted(*a, **k):
+    idx, shift, q_code = real(*a, **k)
+    return np.minimum(np.asarray(idx) + 3, 63), shift, q_code
+
+  monkeypatch.setattr(entropy_indexes, "wide_scale_indexes", shifted)
   with pytest.raises(BitstreamError, match="passed their CRC.*other table indexes"):
     codec.decompress(srgb, data, runner, tables)
+
+
+class _FineSteps:
+  """The runner with main-level steps 2^-20 of the model's: sigma / Delta far beyond the
+  coding tables, as trained models produce where their likelihood floor hides the cost."""
+
+  def __init__(self, runner):
+    self._runner = runner
+
+  def __getattr__(self, name):
+    return getattr(self._runner, name)
+
+  def entropy_parameters(self, level, *args):
+    sigma, mu, q = self._runner.entropy_parameters(level, *args)
+    return (sigma, mu, q - 20.0) if level == "main" else (sigma, mu, q)
+
+
+def test_scales_beyond_the_tables_code_as_high_part_and_raw_low_bits(runner, tables, image,
+                                                                    monkeypatch):
+  raw, srgb = image
+  fine = _FineSteps(runner)
+  enc = codec.compress_image(raw, srgb, fine, tables, reconstruct=True)
+  header, groups = bitstream.unpack(enc.data)
+  low = [g.name for g in groups if g.name.endswith("/low")]
+  assert low and all(n.startswith("main/") for n in low), low
+  dec = codec.decompress_image(srgb, enc.data, fine, tables)
+  np.testing.assert_array_equal(dec.y_hat, enc.y_hat)
+  np.testing.assert_array_equal(dec.raw, enc.x_hat)
+  # Version 2 clamped such symbols to the top table row (escapes; symbols clipped at 2^15
+  # steps): the same image under that rule is larger.
+  monkeypatch.setattr(EncodingStepCoder, "wide_scales", property(lambda self: False))
+  assert len(enc.data) < len(codec.compress(raw, srgb, fine, tables))
+  cut = [bitstream.Group(g.name, [g.substreams[0][:-1]]) if g.name == low[0] else g
+         for g in groups]
+  with pytest.raises(BitstreamError, match="low-bit block"):
+    codec.decompress_image(srgb, bitstream.pack(header, cut), fine, tables)
 
 
 def test_tiled_synthesis_has_no_seams(runner, tables, image):

@@ -72,7 +72,10 @@ def test_straight_through_rounding_passes_the_gradient_unchanged():
 
 @pytest.mark.parametrize("n", [0, 1, 255, 256, 257, 3000])
 def test_code_length_is_the_sum_of_minus_log2_likelihoods_for_every_size(n):
-  """The padded, bucketed program gives exactly what the likelihood gives element-wise."""
+  """The padded, bucketed program gives what the likelihood gives element-wise, to float32
+  rounding (the bucket's compiled program may come from a module that switched XLA's
+  optimisations off, `fast_compilation`: last-bit differences, ~1e-9 relative). A padded
+  element left in the sum would add ~1.4 bits."""
   rng = np.random.default_rng(n)
   mu = rng.normal(size=n).astype(np.float32)
   q = rng.uniform(-3.0, 1.0, n).astype(np.float32)
@@ -81,7 +84,7 @@ def test_code_length_is_the_sum_of_minus_log2_likelihoods_for_every_size(n):
   values = (mu + np.round(rng.normal(0.0, 4.0, n)) * np.exp2(q)).astype(np.float32)
   want = -np.log2(np.asarray(likelihood(values, mu, sigma, q), np.float64)).sum()
   got = code_length_bits(values, mu, sigma, q)
-  assert got == pytest.approx(float(want), rel=1e-12, abs=1e-9)
+  assert got == pytest.approx(float(want), rel=1e-7, abs=1e-9)
   if n:
     # The padding is dropped: one value more or less changes the sum.
     assert code_length_bits(values[:-1], mu[:-1], sigma[:-1], q[:-1]) < got

@@ -121,3 +121,51 @@ def test_numpy_and_jitted_jnp_give_identical_bits(seed, scale_table):
   np.testing.assert_array_equal(idx_j, idx_np)
   np.testing.assert_array_equal(rec_j.view(np.int32), rec_np.view(np.int32))
   assert sym_j.dtype == np.int32 and idx_j.dtype == np.int32
+
+
+def test_wide_scale_indexes_equal_scale_indexes_inside_the_table(scale_table):
+  _, _, sigma, q = _params(5)
+  ratio = sigma.astype(np.float64) / indexes.step_size(q).astype(np.float64)
+  inside = np.isfinite(ratio) & (ratio <= 0.99 * scale_table[-1])
+  idx, shift, q_code = indexes.wide_scale_indexes(sigma, q, scale_table)
+  np.testing.assert_array_equal(idx[inside], indexes.scale_indexes(sigma, q, scale_table)[inside])
+  assert not shift[inside].any()
+  np.testing.assert_array_equal(indexes.step_size(q_code)[inside], indexes.step_size(q)[inside])
+
+
+def test_wide_scale_indexes_beyond_the_table_split_into_a_table_row_and_low_bits(scale_table):
+  """ratio = sigma / Delta above the top scale: with k the halvings that bring it into
+  (top / 2, top], min(k, MAX_LOW_BITS) bits go raw, the other j = k - shift coarsen the
+  step by exactly 2^j, and the index is the table row of ratio / 2^k."""
+  rng = np.random.default_rng(6)
+  top = float(scale_table[-1])
+  q = _f16(rng.uniform(-60, 4, N))
+  ratio_wanted = np.exp2(rng.uniform(np.log2(top) + 0.01, 60, N))
+  sigma = _f16(np.clip(ratio_wanted * indexes.step_size(q), 1e-10, 1e4))
+  idx, shift, q_code = indexes.wide_scale_indexes(sigma, q, scale_table)
+  step = indexes.step_size(q).astype(np.float64)
+  j = np.log2(indexes.step_size(q_code).astype(np.float64) / step)
+  np.testing.assert_array_equal(j, np.rint(j))  # the step is coarsened by 2^j exactly
+  assert shift.min() >= 0 and shift.max() == indexes.MAX_LOW_BITS
+  assert (j[shift < indexes.MAX_LOW_BITS] == 0).all()
+  k = j + shift
+  reduced = sigma / step / np.exp2(k)
+  beyond = sigma / step > top * 1.001
+  assert beyond.mean() > 0.8  # the rest: sigma clipped at 1e4
+  assert (reduced[beyond] <= top * (1 + 1e-6)).all()
+  assert (reduced[beyond] > top / 2 * (1 - 1e-6)).all()
+  # the row of ratio / 2^k, from the documented definition (sigma * 2^-(q_i + k))
+  exact = _exact_index(sigma, (q.astype(np.float64) + k), scale_table)
+  np.testing.assert_array_equal(idx[beyond], exact[beyond])
+
+
+def test_wide_scale_indexes_numpy_and_jitted_jnp_agree(scale_table):
+  _, _, sigma, q = _params(7)
+  sigma[100:200] *= np.float32(1e4)
+  q[200:300] -= np.float32(40)
+  got_np = indexes.wide_scale_indexes(sigma, q, scale_table)
+  got_j = jax.jit(lambda s, q: indexes.wide_scale_indexes(s, q, scale_table))(
+    jnp.asarray(sigma), jnp.asarray(q))
+  assert got_np[1].any()
+  for a, b in zip(got_np, got_j, strict=True):
+    np.testing.assert_array_equal(np.asarray(b).view(np.int32), np.asarray(a).view(np.int32))

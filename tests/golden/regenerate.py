@@ -15,6 +15,8 @@ Writes:
   expected.json      format version and, per bitstream, its size and rate settings
   <name>.decoded.npz the decoded latents y_hat, z_hat and the 16-bit reconstruction
   image_v1.r2lcm     (kept, not rewritten) a format-version-1 file, which must be refused
+  image_v2.r2lcm     (kept, not rewritten) image.r2lcm as format version 2 wrote it, which
+                     must still decode to image.r2lcm.decoded.npz
 
 tests/codec/golden_test.py decodes the committed bitstreams and compares the hashes. A
 change of the bitstream format must bump bitstream.FORMAT_VERSION; files of older
