@@ -5,7 +5,9 @@
         --out experiments/results/cvpr23.md
 
 `--root` takes several folders separated by ':' (e.g. the test split of every
-third-party sRGB variant); the images of all of them are pooled.
+third-party sRGB variant); the images of all of them are pooled. `--ijcv_rates` adds RD
+points from each IJCV model's variable rate (`drop_steps:gamma`, as `r2lcm encode`); the
+BD figures use each model's upper envelope over all its runs and settings.
 
 Every run folder is a `r2lcm train` workdir (newest checkpoint). Each test image (whole,
 landscape; H and W must be multiples of both models' size multiple) goes through the
@@ -44,7 +46,7 @@ from r2lcm_jax.metrics import psnr
 from r2lcm_jax.models.r2lcm import R2LCM
 
 
-def evaluate_real(params, cfg, images) -> tuple[float, float]:
+def evaluate_real(params, cfg, images, drop_steps=0, gamma=0.0) -> tuple[float, float]:
   """(mean bpp of the real files, mean PSNR of the decoded raw) through the codec."""
   from r2lcm_jax.codec import codec
   from r2lcm_jax.codec.checkpoint import save_checkpoint
@@ -56,7 +58,8 @@ def evaluate_real(params, cfg, images) -> tuple[float, float]:
   bpps, psnrs = [], []
   for raw, srgb in images:
     srgb8 = np.round(np.clip(srgb, 0, 1) * 255).astype(np.uint8)
-    enc = codec.compress_image(raw, srgb8, runner, ckpt.tables)
+    enc = codec.compress_image(raw, srgb8, runner, ckpt.tables, drop_steps=drop_steps,
+                               gamma=gamma)
     dec = codec.decompress_image(srgb8, enc.data, runner, ckpt.tables)
     np.testing.assert_array_equal(dec.y_hat, enc.y_hat)
     np.testing.assert_array_equal(dec.z_hat, enc.z_hat)
@@ -66,10 +69,14 @@ def evaluate_real(params, cfg, images) -> tuple[float, float]:
 
 
 def evaluate_run(workdir: str, images: list[tuple[np.ndarray, np.ndarray]],
-                 real: bool = False) -> dict:
+                 real: bool = False, drop_steps: int = 0, gamma: float = 0.0) -> dict:
+  """One RD point of a run at one rate setting (the IJCV model's variable rate: the
+  last `drop_steps` context steps not sent, `gamma` added to the last sent step's log2
+  step; both 0 for the model's own rate)."""
   params, cfg, step = read_run_params(workdir)
   model = R2LCM(cfg)
-  fwd = jax.jit(lambda p, x, s: model.apply({"params": p}, x, s, training=False))
+  fwd = jax.jit(lambda p, x, s: model.apply({"params": p}, x, s, training=False,
+                                            drop_steps=drop_steps, gamma=gamma))
   bpps, psnrs = [], []
   for raw, srgb in images:
     h, w = raw.shape[:2]
@@ -84,9 +91,23 @@ def evaluate_run(workdir: str, images: list[tuple[np.ndarray, np.ndarray]],
     bpps.append(bits / (h * w))
     psnrs.append(float(psnr(out["x_hat"], jnp.asarray(raw[None]))[0]))
   out = {"run": workdir, "arch": cfg.arch, "step": step, "bpp": float(np.mean(bpps)),
-         "psnr": float(np.mean(psnrs)), "real_bpp": float("nan"), "real_psnr": float("nan")}
+         "psnr": float(np.mean(psnrs)), "real_bpp": float("nan"), "real_psnr": float("nan"),
+         "rate": f"{drop_steps}:{gamma:g}"}
   if real:
-    out["real_bpp"], out["real_psnr"] = evaluate_real(params, cfg, images)
+    out["real_bpp"], out["real_psnr"] = evaluate_real(params, cfg, images, drop_steps, gamma)
+  return out
+
+
+def envelope(points: list[dict], rate_key: str, psnr_key: str) -> list[dict]:
+  """The points no other point beats (lower or equal rate with higher PSNR), by rate.
+
+  Several runs and rate settings of one model give a cloud of points; its RD curve
+  is the upper envelope, which is what a user picking the best setting gets."""
+  pts = sorted(points, key=lambda r: (r[rate_key], -r[psnr_key]))
+  out = []
+  for r in pts:
+    if not out or r[psnr_key] > out[-1][psnr_key]:
+      out.append(r)
   return out
 
 
@@ -100,26 +121,41 @@ def main(argv=None) -> int:
   ap.add_argument("--ijcv", required=True, help="comma-separated run folders")
   ap.add_argument("--out", default="")
   ap.add_argument("--real", action="store_true", help="also code real bitstreams")
+  ap.add_argument("--ijcv_rates", default="0:0",
+                  help="comma-separated drop_steps:gamma settings for every IJCV run "
+                       "(variable rate from one model); 0:0 is the model's own rate")
   a = ap.parse_args(argv)
+  settings = [(int(d), float(g)) for d, g in
+              (x.split(":") for x in a.ijcv_rates.split(",") if x)]
   roots = [r for r in a.root.split(":") if r]
   images = [to_landscape(*load_pair(p)) for r in roots for p in find_pairs(r, a.split, a.camera)]
   rows = {"cvpr23": [], "ijcv24": []}
-  for arch, runs in (("cvpr23", a.cvpr), ("ijcv24", a.ijcv)):
+  for arch, runs, rates in (("cvpr23", a.cvpr, [(0, 0.0)]), ("ijcv24", a.ijcv, settings)):
     for run in filter(None, runs.split(",")):
-      r = evaluate_run(run, images, a.real)
-      rows[arch].append(r)
-      print(f"{arch} {run} step {r['step']}: bpp {r['bpp']:.4f} PSNR {r['psnr']:.2f} dB; "
-            f"real files: bpp {r['real_bpp']:.4f} PSNR {r['real_psnr']:.2f} dB", flush=True)
+      for d, g in rates:
+        r = evaluate_run(run, images, a.real, d, g)
+        rows[arch].append(r)
+        print(f"{arch} {run} step {r['step']} rate {r['rate']}: bpp {r['bpp']:.4f} "
+              f"PSNR {r['psnr']:.2f} dB; real files: bpp {r['real_bpp']:.4f} "
+              f"PSNR {r['real_psnr']:.2f} dB", flush=True)
   lines = [f"{len(images)} test images of {', '.join(roots)} ({a.split}), whole images.", "",
-           "| model | run | step | bpp (estimate) | PSNR (dB) | bpp (real files) | PSNR decoded (dB) |",
-           "|---|---|---|---|---|---|---|"]
+           "| model | run | step | drop:gamma | bpp (estimate) | PSNR (dB) | bpp (real files) "
+           "| PSNR decoded (dB) | on the estimate envelope |",
+           "|---|---|---|---|---|---|---|---|---|"]
   for arch in rows:
+    hull = {id(r) for r in envelope(rows[arch], "bpp", "psnr")}
     for r in sorted(rows[arch], key=lambda r: r["bpp"]):
-      lines.append(f"| {arch} | {pathlib.Path(r['run']).name} | {r['step']} | {r['bpp']:.4f} | "
-                   f"{r['psnr']:.2f} | {r['real_bpp']:.4f} | {r['real_psnr']:.2f} |")
-  c, j = rows["cvpr23"], rows["ijcv24"]
+      lines.append(f"| {arch} | {pathlib.Path(r['run']).name} | {r['step']} | {r['rate']} | "
+                   f"{r['bpp']:.4f} | {r['psnr']:.2f} | {r['real_bpp']:.4f} | "
+                   f"{r['real_psnr']:.2f} | {'yes' if id(r) in hull else ''} |")
   kinds = [("bpp", "psnr", "estimate")] + ([("real_bpp", "real_psnr", "real files")] if a.real else [])
-  for rk, pk, what in kinds if len(c) >= 2 and len(j) >= 2 else []:
+  lines += ["", "BD figures are over each model's upper envelope (points no other point of the "
+            "same model beats at lower or equal rate)."]
+  for rk, pk, what in kinds:
+    c, j = envelope(rows["cvpr23"], rk, pk), envelope(rows["ijcv24"], rk, pk)
+    if len(c) < 2 or len(j) < 2:
+      lines += ["", f"{what}: fewer than 2 envelope points on a curve, no BD figures"]
+      continue
     try:
       br = bd_rate([r[rk] for r in c], [r[pk] for r in c], [r[rk] for r in j], [r[pk] for r in j])
       bp = bd_psnr([r[rk] for r in c], [r[pk] for r in c], [r[rk] for r in j], [r[pk] for r in j])
