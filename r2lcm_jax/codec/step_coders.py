@@ -18,12 +18,7 @@ from r2lcm_jax.coding import low_bits, substreams
 from r2lcm_jax.entropy.tables import CodingTables
 from r2lcm_jax.errors import BitstreamError
 
-__all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "GroupRate", "low_group"]
-
-
-def low_group(group: str) -> str:
-  """Name of the group holding `group`'s raw low bits (format version 3)."""
-  return f"{group}/low"
+__all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "GroupRate"]
 
 
 def _wide(shifts) -> bool:
@@ -70,7 +65,8 @@ class StepCoder(abc.ABC):
       estimate: symbols -> the model's estimate of their size in bits (-log2 p).
       shifts: int32 (n,) raw low bits per symbol (`entropy.indexes.wide_scale_indexes`)
         or None (none): where any is > 0, the tables code the high parts and the low
-        bits go to the group `low_group(group)` (`coding.low_bits`).
+        bits follow as one more substream of the group, after the rANS substreams
+        (`coding.low_bits`; the decoder knows it is there from the same shifts).
     """
 
   @property
@@ -115,9 +111,7 @@ class EncodingStepCoder(StepCoder):
         lanes=self._lanes, est_bits=table_bits,
       )
     )
-    self.groups[group] = subs
-    if low is not None:
-      self.groups[low_group(group)] = [low]
+    self.groups[group] = subs if low is None else subs + [low]
     self.rates[group] = GroupRate(int(symbols.size), bits,
                                   sum(len(b) for b in subs) + (0 if low is None else len(low)))
     return symbols
@@ -151,10 +145,10 @@ class DecodingStepCoder(StepCoder):
     subs = self._take(group)
     lo = None
     if _wide(shifts):
-      low = self._take(low_group(group))
-      if len(low) != 1:
-        raise BitstreamError(f"group {low_group(group)!r} must be one substream")
-      lo = low_bits.unpack(low[0], shifts)
+      if len(subs) < 2:
+        raise BitstreamError(f"group {group!r} lacks its low-bit substream")
+      lo = low_bits.unpack(subs[-1], shifts)
+      subs = subs[:-1]
     try:
       symbols = self._timed(
         lambda: substreams.decode_group(

@@ -39,7 +39,7 @@ reader that predates a flag refuses the file instead of misreading it).
 
 Versions: 1 stored rANS escape values as raw int32; 2 stores them as zig-zag varints
 (`rans_format`); 3 (current) codes symbols whose scale lies beyond the coding tables as
-a table-coded high part plus raw low bits, in a group `<name>/low` beside the group
+a table-coded high part plus raw low bits, the low bits as the group's last substream
 (`entropy.indexes.wide_scale_indexes`, `coding.low_bits`), where version 2 clamped them to
 the largest table. Version-1 files are refused with a message that says so
 (`RETIRED_VERSIONS`); re-encode them from the RAW. Version-2 files are still read (the
