@@ -112,8 +112,7 @@ class EncodingStepCoder(StepCoder):
       )
     )
     self.groups[group] = subs if low is None else subs + [low]
-    self.rates[group] = GroupRate(int(symbols.size), bits,
-                                  sum(len(b) for b in subs) + (0 if low is None else len(low)))
+    self.rates[group] = GroupRate(int(symbols.size), bits, sum(map(len, self.groups[group])))
     return symbols
 
 
@@ -134,15 +133,12 @@ class DecodingStepCoder(StepCoder):
   def wide_scales(self) -> bool:
     return self._wide_scales
 
-  def _take(self, group: str) -> list[bytes]:
+  def symbols(self, group, indexes, compute, estimate, shifts=None):
+    del compute, estimate  # the decoder has no latent
     if group not in self._groups:
       raise BitstreamError(f"bitstream has no coding group {group!r}")
     self._used.add(group)
-    return self._groups[group]
-
-  def symbols(self, group, indexes, compute, estimate, shifts=None):
-    del compute, estimate  # the decoder has no latent
-    subs = self._take(group)
+    subs = self._groups[group]
     lo = None
     if _wide(shifts):
       if len(subs) < 2:
