@@ -30,7 +30,8 @@ the git-ignored `data/`, `runs/`):
   nice -n 19 .venv/bin/r2lcm bench prior --config $C --workdir runs/prior_any_isp \\
       --variants unet,full --curve 200 --unet_steps 400 --json runs/prior_any_isp/bench.json
 
-Arguments (name=value pairs after the file name): root, test_root, match, test_camera, camera, encoder_steps,
+Arguments (name=value pairs after the file name): recipe (below), root, test_root, match,
+test_camera, camera, num_devices (data-parallel devices, 0 = all), encoder_steps,
 reconstructor_steps, clusters, group_size, references (reference images, 0 = all),
 reference_size (longer side, 0 = as they are), use_prior / reliable / nonlocal_fusion
 (Table 1's reconstructor rows, for `r2lcm prior train`; `bench prior --variants` sets
@@ -39,16 +40,62 @@ them itself), and those of `r2lcm_jax/train/config.py`.
 Every stage resumes: the encoder and reconstructor stages from their Orbax checkpoints
 (`<workdir>/encoder`, `<workdir>/reconstructor`, every `ckpt_every` steps), finished
 stages are skipped with `--reuse`. Results: experiments/results/prior.md.
+
+Recipes (`recipe=cpu|gpu`, applied before the other arguments, which override it):
+  cpu  (default) the sizes above: encoder features 16, D = 32, 64x64 patches, 4 targets
+       vs 8 references; 1000 clusters of 14 references, group 200; reconstructor C = 16,
+       2 heads, batch 8 of 64x64; one device; 500 / 400 steps.
+  gpu  sized for one accelerator, data-parallel over every device of the host when
+       there are several (`num_devices=0`; the global batch is split, as in
+       `r2lcm train`): encoder features 32, D = 64, 128x128 patches, 8 targets vs 32
+       references, 20000 steps at 5e-4; the prior over every train render (`references=0`)
+       with the paper's 5000 clusters and groups of 1000; reconstructor C = 32, 4 heads,
+       batch 16 of 128x128, 30000 steps at 5e-4; checkpoints every 1000 steps. The paper
+       gives no batch, step or width figures: these are ours. The CPU-side checks of this
+       recipe are in experiments/results/prior.md ("GPU recipe").
+
+  C="experiments/configs/prior_any_isp.py:recipe=gpu,root=$TRAIN,test_root=$TEST"
+  .venv/bin/r2lcm bench prior --config $C --workdir runs/prior_any_isp_gpu \
+      --variants unet,full --curve 5000,10000,20000 --json runs/prior_any_isp_gpu/bench.json
 """
 
 import ml_collections
 
+from r2lcm_jax.errors import ConfigError
 from r2lcm_jax.train import config as base
+
+RECIPES = ("cpu", "gpu")
+
+
+def _recipe(arg) -> str:
+  """The `recipe=` value of the config argument ("cpu" when absent)."""
+  for item in filter(None, (arg or "").split(",")):
+    key, _, value = item.partition("=")
+    if key == "recipe":
+      if value not in RECIPES:
+        raise ConfigError(f"config argument recipe={value!r}: choose from {list(RECIPES)}")
+      return value
+  return "cpu"
+
+
+def _gpu_recipe(c: ml_collections.ConfigDict) -> None:
+  """Sets the `recipe=gpu` sizes (see the module docstring) in `c`."""
+  c.log_every_steps = 200
+  c.num_devices = 0
+  c.encoder.update(dict(features=32, embed_dim=64, patch_size=128, batch_size=8,
+                        reference_batch_size=32, num_steps=20000, learning_rate=5e-4,
+                        eval_every=1000, ckpt_every=1000))
+  c.prior.update(dict(clusters=5000, group_size=1000, references=0))
+  c.reconstructor.update(dict(features=32, heads=4, patch_size=128, batch_size=16,
+                              num_steps=30000, learning_rate=5e-4, eval_every=1000,
+                              ckpt_every=1000))
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
+  c.recipe = _recipe(arg)
   c.seed = 0
+  c.num_devices = 1
   c.log_every_steps = 50
   c.data = ml_collections.ConfigDict(dict(
     root="", camera="any", match="IMX135", train_split="train", val_split="",
@@ -62,7 +109,9 @@ def get_config(arg=None):
     features=16, heads=2, patch_size=64, batch_size=8, num_steps=400,
     learning_rate=1e-3, alpha=1.0, beta=0.1, eval_every=100, ckpt_every=100, patience=4,
     use_prior=True, reliable=True, nonlocal_fusion=True))
-  return base.apply_args(c, arg, encoder_steps="encoder.num_steps",
+  if c.recipe == "gpu":
+    _gpu_recipe(c)
+  return base.apply_args(c, arg, recipe="recipe", encoder_steps="encoder.num_steps",
                          reconstructor_steps="reconstructor.num_steps",
                          clusters="prior.clusters", group_size="prior.group_size",
                          references="prior.references",

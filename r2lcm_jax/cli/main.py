@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
   "eval": ("r2lcm_jax.cli.evaluate", "Evaluate a checkpoint on a dataset through real bitstreams."),
   "train": ("r2lcm_jax.cli.train", "Train a model from an ml_collections config."),
   "port-checkpoint": ("r2lcm_jax.cli.port_checkpoint", "Convert an official PyTorch checkpoint."),
-  "bench": ("experiments/bench_<name>.py", "Benchmarks: `r2lcm bench NAME [flags]` runs experiments/bench_NAME.py (codec, context, coverage, entropy, gate, order, overfit, prior, rd, train)."),
+  "bench": ("experiments/bench_<name>.py", "Benchmarks: `r2lcm bench NAME [flags]` runs experiments/bench_NAME.py (assembly, codec, context, coverage, entropy, gate, order, overfit, prior, rd, train)."),
   "demo": ("r2lcm_jax.cli.demo", "End-to-end demo on a real DNG shipped in the package (sRGB by darktable)."),
   "prior": ("r2lcm_jax.cli.prior", "PriorRAW: `r2lcm prior {train,build,reconstruct} [flags]`."),
 }

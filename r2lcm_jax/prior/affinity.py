@@ -11,10 +11,16 @@ weighted sum acc:
     m' = max(m, max_j s_j);  c = exp(m - m');  p_j = exp(s_j - m')
     l' = c l + sum_j p_j;    acc' = c acc + sum_j p_j v_j;     result = acc / l
 
-and processes the queries in blocks of `query_chunk` (`lax.map`). Peak extra memory is
-O(query_chunk x key_chunk) floats, independent of M and N. Padding keys (to a whole
+and processes the queries in blocks of `query_chunk` (`lax.map`). Padding keys (to a whole
 number of chunks) are masked out. The running maximum is a numerical shift only, so its
 gradient is stopped; gradients flow through `jax.grad` of the scan exactly.
+
+Memory: the forward pass holds O(query_chunk x key_chunk) extra floats, independent of M
+and N. The scan body is rematerialised (`jax.checkpoint`): a gradient keeps per key
+chunk only the carried state, (query_chunk, C + 2) floats, and recomputes that chunk's
+scores and probabilities when it is needed, so training holds O(M (C + 2) N / key_chunk)
+floats instead of the M x N probabilities (the encoder's 8 target x 32 reference patches
+of 128^2 of the GPU recipe: 17 GiB without it).
 `assemble_dense` is the direct formula for tests and tiny inputs.
 """
 
@@ -48,10 +54,12 @@ def _pad_rows(x: jax.Array, multiple: int) -> jax.Array:
   return jnp.pad(x, ((0, pad), (0, 0))) if pad else x
 
 
-def _attend_block(q: jax.Array, k: jax.Array, v: jax.Array, valid: jax.Array) -> jax.Array:
+def _attend_block(q: jax.Array, k: jax.Array, v: jax.Array, valid: jax.Array,
+                  remat: bool) -> jax.Array:
   """Online softmax of one query block over all key chunks.
 
   q: (Qc, D); k: (nk, Kc, D); v: (nk, Kc, C); valid: (nk, Kc) bool -> (Qc, C).
+  `remat`: rematerialise the scan body in the backward pass.
   """
   qc, c = q.shape[0], v.shape[-1]
 
@@ -65,13 +73,15 @@ def _attend_block(q: jax.Array, k: jax.Array, v: jax.Array, valid: jax.Array) ->
     return (m_new, norm * corr + jnp.sum(p, axis=-1), acc * corr[:, None] + p @ vc), None
 
   init = (jnp.full((qc,), -jnp.inf, q.dtype), jnp.zeros((qc,), q.dtype), jnp.zeros((qc, c), q.dtype))
-  (_, norm, acc), _ = jax.lax.scan(body, init, (k, v, valid))
+  step = jax.checkpoint(body, prevent_cse=False) if remat else body
+  (_, norm, acc), _ = jax.lax.scan(step, init, (k, v, valid))
   return acc / norm[:, None]
 
 
-@functools.partial(jax.jit, static_argnames=("key_chunk", "query_chunk"))
+@functools.partial(jax.jit, static_argnames=("key_chunk", "query_chunk", "remat"))
 def assemble_chunked(query: jax.Array, keys: jax.Array, values: jax.Array, *,
-                     key_chunk: int = 1024, query_chunk: int = 4096) -> jax.Array:
+                     key_chunk: int = 1024, query_chunk: int = 4096,
+                     remat: bool = True) -> jax.Array:
   """`softmax(query @ keys.T) @ values` with an online softmax over key chunks.
 
   Args:
@@ -80,6 +90,9 @@ def assemble_chunked(query: jax.Array, keys: jax.Array, values: jax.Array, *,
     values: (N, C) float32.
     key_chunk: keys per streamed chunk (clipped to N).
     query_chunk: queries per block (clipped to M).
+    remat: rematerialise each key chunk in the backward pass (module doc); False keeps
+      every chunk's probabilities for the gradient (the benchmark's reference,
+      `r2lcm bench assembly`). The values and gradients are the same either way.
 
   Returns:
     (M, C) float32, equal to `assemble_dense` up to rounding.
@@ -91,5 +104,5 @@ def assemble_chunked(query: jax.Array, keys: jax.Array, values: jax.Array, *,
   v = _pad_rows(values, kc).reshape(-1, kc, values.shape[1])
   valid = valid.reshape(-1, kc)
   q = _pad_rows(query, qc).reshape(-1, qc, query.shape[1])
-  out = jax.lax.map(lambda qb: _attend_block(qb, k, v, valid), q)
+  out = jax.lax.map(lambda qb: _attend_block(qb, k, v, valid, remat), q)
   return out.reshape(-1, values.shape[1])[:m]

@@ -81,12 +81,13 @@ def config_pairs(config: ml_collections.ConfigDict, split: str) -> list[ImagePai
 
 
 def loop_config(config: ml_collections.ConfigDict, stage: ml_collections.ConfigDict):
-  """The `train.loop` config keys of one training stage."""
+  """The `train.loop` config keys of one training stage (`num_devices` from the config's
+  top level, default 1; 0 = every device, the stage's batch split over them)."""
   c = ml_collections.ConfigDict()
   c.seed = int(config.seed)
   c.num_steps = int(stage.num_steps)
   c.num_epochs = 0
-  c.num_devices = 1
+  c.num_devices = int(config.get("num_devices", 1))
   c.log_every_steps = int(config.log_every_steps)
   c.optim = dict(learning_rate=float(stage.learning_rate), grad_clip=1.0, b1=0.9, b2=0.999,
                  eps=1e-8)
