@@ -77,6 +77,7 @@ from r2lcm_jax.prior.kmeans import kmeans_inner_product
 from r2lcm_jax.prior.model_file import load_model
 from r2lcm_jax.prior.prior_file import load_prior, save_prior
 from r2lcm_jax.prior.references import fit_reference, select_references
+from r2lcm_jax.prior.relight import relight_pairs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "PriorRAW config, `path.py[:args]`.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.")
@@ -149,8 +150,11 @@ def _variant_files(variant: str) -> tuple[str, str]:
   return f"reconstructor_{variant}", f"model_{variant}.msgpack"
 
 
-def _load_references(pairs: list, size: int):
-  return (fit_reference(*load_pair(p), size) for p in pairs)
+def _load_references(pairs: list, size: int, relight: bool):
+  """The reference (raw, sRGB) arrays resized to `size`; re-lit (`prior.relight`) when
+  `relight` (the sweeps and the prior see the same references)."""
+  refs = (fit_reference(*load_pair(p), size) for p in pairs)
+  return relight_pairs(refs)[0] if relight else refs
 
 
 def _big(config, work: pathlib.Path, size: str) -> None:
@@ -193,11 +197,12 @@ def _summary(rows: dict[str, list[dict]]) -> str:
   return "\n".join(lines)
 
 
-def _sweeps(encoder, ref_pairs: list, size: int, test: list, loaded: list, clusters: list[int],
-            groups: list[int], default_group: int, iterations: int, seed: int,
-            search: bool, rows: dict, times: dict) -> dict:
+def _sweeps(encoder, ref_pairs: list, size: int, relight: bool, test: list, loaded: list,
+            clusters: list[int], groups: list[int], default_group: int, iterations: int,
+            seed: int, search: bool, rows: dict, times: dict) -> dict:
   refs, times["sweep reference encoding"] = _timed(
-    encode_references, encoder.encoder, encoder.encoder_params, _load_references(ref_pairs, size))
+    encode_references, encoder.encoder, encoder.encoder_params,
+    _load_references(ref_pairs, size, relight))
   info = {"images": len(ref_pairs), "pixels": int(refs[0].shape[0])}
   if search:
     rows[f"pixel searching ({info['pixels']} px)"] = _evaluate(
@@ -242,13 +247,15 @@ def main(argv: list[str]) -> None:
   p = config.prior
   ref_size = int(p.get("reference_size", 0))
   ref_pairs = select_references(train, int(p.get("references", 0)))
+  relight = bool(config.get("relight", False))
   if not (_REUSE.value and enc_path.exists()):
     _, times["encoder training"] = _timed(stages.train_encoder_stage, config, work, train=train,
                                           val=val)
   encoder = load_model(enc_path)
   if not (_REUSE.value and prior_path.exists()):
-    refs = _load_references(ref_pairs, ref_size)
+    refs = _load_references(ref_pairs, ref_size, relight=False)
     prior, times["prior build"] = _timed(stages.build_prior_from_arrays, encoder, refs,
+                                         relight=relight,
                                          num_clusters=int(p.clusters),
                                          group_size=int(p.group_size),
                                          iterations=int(p.iterations), seed=int(config.seed))
@@ -300,7 +307,7 @@ def main(argv: list[str]) -> None:
   sweep = None
   if clusters or _SEARCH.value:
     sweep_pairs = select_references(train, _SWEEP_REFS.value) if _SWEEP_REFS.value else ref_pairs
-    sweep = _sweeps(encoder, sweep_pairs, ref_size, test, loaded, clusters, groups,
+    sweep = _sweeps(encoder, sweep_pairs, ref_size, relight, test, loaded, clusters, groups,
                     int(p.group_size), int(p.iterations), int(config.seed), _SEARCH.value,
                     rows, times)
   print(f"train {len(train)} images, references {len(ref_pairs)} images (size {ref_size or 'as is'}),"

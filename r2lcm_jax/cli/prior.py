@@ -37,6 +37,8 @@ _CLUSTERS = flags.DEFINE_integer("clusters", 5000, "k-means clusters (prior entr
 _GROUP = flags.DEFINE_integer("group_size", 200, "Nearest members averaged per cluster.")
 _ITERS = flags.DEFINE_integer("iterations", 20, "k-means iterations.")
 _SEED = flags.DEFINE_integer("seed", 0, "k-means seed.")
+_RELIGHT = flags.DEFINE_bool("relight", False, "Re-light the references' raws to their mean "
+                             "gains before building (prior.relight; as the config's `relight`).")
 _PRIOR = flags.DEFINE_string("prior", None, "Prior file (.npz).")
 _SRGB = flags.DEFINE_string("srgb", None, "Input sRGB image (PNG/TIFF/JPEG).")
 _CKPT = flags.DEFINE_string("checkpoint", None, "Encoder + reconstructor .msgpack file.")
@@ -81,7 +83,8 @@ def _build() -> None:
   pairs = stages.dataset_pairs(_DATASET.value, _SPLIT.value, _CAMERA.value)
   model = load_model(_ENCODER.value)
   prior = stages.build_prior(model, pairs, num_clusters=_CLUSTERS.value,
-                             group_size=_GROUP.value, iterations=_ITERS.value, seed=_SEED.value)
+                             group_size=_GROUP.value, iterations=_ITERS.value, seed=_SEED.value,
+                             relight=_RELIGHT.value)
   save_prior(_OUT.value, prior)
   print(f"prior      {len(prior)} entries from {prior.info['reference_pixels']} reference "
         f"pixels of {len(pairs)} images -> {_OUT.value}")

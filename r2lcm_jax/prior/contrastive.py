@@ -25,7 +25,7 @@ import grain
 import jax.numpy as jnp
 import numpy as np
 
-from r2lcm_jax.data.nus import ImagePair
+from r2lcm_jax.data.nus import ImagePair, load_pair
 from r2lcm_jax.data.pipeline import make_train_dataset
 from r2lcm_jax.errors import ConfigError
 from r2lcm_jax.prior.affinity import assemble_chunked
@@ -34,6 +34,7 @@ from r2lcm_jax.prior.encoder import (
   half_resolution,
   init_encoder_params,
 )
+from r2lcm_jax.prior.relight import relight_pairs
 from r2lcm_jax.train.task_api import Task
 
 __all__ = ["split_targets_references", "contrastive_loss_fn", "make_contrastive_iter",
@@ -96,10 +97,15 @@ def make_contrastive_iter(targets: Pairs, references: Pairs, *, patch_size: int 
   return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=4)))
 
 
+def _arrays(pairs: Pairs) -> list[tuple[np.ndarray, np.ndarray]]:
+  """(raw, sRGB) arrays of pairs given as `ImagePair`s or arrays."""
+  return [load_pair(p) if isinstance(p, ImagePair) else p for p in pairs]
+
+
 def create_contrastive_task(encoder: PixelSearchEncoder, train: Pairs, val: Pairs, *,
                             patch_size: int = 64, batch_size: int = 8,
                             reference_batch_size: int = 8, val_batches: int = 2,
-                            seed: int = 0) -> Task:
+                            seed: int = 0, relight: bool = False) -> Task:
   """The loop `Task` of Algorithm 1.
 
   Args:
@@ -110,7 +116,13 @@ def create_contrastive_task(encoder: PixelSearchEncoder, train: Pairs, val: Pair
     patch_size, batch_size, reference_batch_size: patch side and counts per step.
     val_batches: number of fixed validation batches.
     seed: data seed.
+    relight: load every image and re-light its raw to the train set's mean gains
+      (`prior.relight`; val images to the same gains), so that the assembly is not
+      charged for illuminants.
   """
+  if relight:
+    train, mean_gains = relight_pairs(_arrays(train))
+    val = relight_pairs(_arrays(val), mean_gains=mean_gains)[0] if val else []
   targets, references = split_targets_references(train)
   it = make_contrastive_iter(targets, references, patch_size=patch_size, batch_size=batch_size,
                              reference_batch_size=reference_batch_size, seed=seed)

@@ -35,6 +35,7 @@ from r2lcm_jax.prior.model_file import SWITCHES, PriorModel, load_model, save_mo
 from r2lcm_jax.prior.prior_file import Prior, load_prior
 from r2lcm_jax.prior.reconstructor import PriorReconstructor
 from r2lcm_jax.prior.reconstructor_train import create_reconstructor_task
+from r2lcm_jax.prior.relight import relight_pairs
 from r2lcm_jax.train import loop
 
 __all__ = ["dataset_pairs", "config_pairs", "loop_config", "train_encoder_stage", "build_prior",
@@ -114,7 +115,8 @@ def train_encoder_stage(config: ml_collections.ConfigDict, workdir: str | os.Pat
   """Algorithm 1; writes `<workdir>/encoder.msgpack` and returns the encoder.
 
   `train` / `val` replace the config's data splits when given (the benchmark passes the
-  pairs of several rendered roots; `val` may be empty: no validation).
+  pairs of several rendered roots; `val` may be empty: no validation). The config's
+  top-level `relight` (default off) re-lights the raws (`prior.relight`).
   """
   workdir = pathlib.Path(workdir)
   e = config.encoder
@@ -123,7 +125,7 @@ def train_encoder_stage(config: ml_collections.ConfigDict, workdir: str | os.Pat
   task = create_contrastive_task(encoder, train, val, patch_size=int(e.patch_size),
                                  batch_size=int(e.batch_size),
                                  reference_batch_size=int(e.reference_batch_size),
-                                 seed=int(config.seed))
+                                 seed=int(config.seed), relight=bool(config.get("relight", False)))
   state = loop.train_and_evaluate(loop_config(config, e), workdir / "encoder", task=task)
   model = PriorModel(encoder, state.params)
   save_model(workdir / "encoder.msgpack", model)
@@ -131,26 +133,37 @@ def train_encoder_stage(config: ml_collections.ConfigDict, workdir: str | os.Pat
 
 
 def build_prior(model: PriorModel, pairs: list[ImagePair], *, num_clusters: int = 5000,
-                group_size: int = 200, iterations: int = 20, seed: int = 0) -> Prior:
+                group_size: int = 200, iterations: int = 20, seed: int = 0,
+                relight: bool = False) -> Prior:
   """Algorithm 2 over every half-resolution pixel of `pairs`."""
   if not pairs:
     raise ConfigError("no reference images to build the prior from")
   prior = build_prior_from_arrays(model, (load_pair(p) for p in pairs), num_clusters=num_clusters,
-                                  group_size=group_size, iterations=iterations, seed=seed)
+                                  group_size=group_size, iterations=iterations, seed=seed,
+                                  relight=relight)
   prior.info["images"] = [p.name for p in pairs]
   return prior
 
 
 def build_prior_from_arrays(model: PriorModel, images: Iterable[tuple[np.ndarray, np.ndarray]], *,
                             num_clusters: int = 5000, group_size: int = 200,
-                            iterations: int = 20, seed: int = 0) -> Prior:
+                            iterations: int = 20, seed: int = 0,
+                            relight: bool = False) -> Prior:
   """Algorithm 2 over every half-resolution pixel of (raw, sRGB) (H, W, 3) float32 images
-  (e.g. references resized by `references.fit_reference`)."""
+  (e.g. references resized by `references.fit_reference`). `relight`: the references'
+  raws re-lit to their mean gains first (`prior.relight`; the gains are recorded in
+  `info["relight_gains"]`)."""
+  gains = None
+  if relight:
+    images, gains = relight_pairs(images)
   refs = encode_references(model.encoder, model.encoder_params, images)
   if refs[0].shape[0] < num_clusters:
     raise ConfigError(f"{refs[0].shape[0]} reference pixels are fewer than {num_clusters} clusters")
-  return compress_prior(refs, model.encoder_params, num_clusters=num_clusters,
-                        group_size=group_size, iterations=iterations, seed=seed)
+  prior = compress_prior(refs, model.encoder_params, num_clusters=num_clusters,
+                         group_size=group_size, iterations=iterations, seed=seed)
+  if gains is not None:
+    prior.info["relight_gains"] = [float(g) for g in gains]
+  return prior
 
 
 def train_reconstructor_stage(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
