@@ -150,11 +150,11 @@ def _variant_files(variant: str) -> tuple[str, str]:
   return f"reconstructor_{variant}", f"model_{variant}.msgpack"
 
 
-def _load_references(pairs: list, size: int, relight: bool):
-  """The reference (raw, sRGB) arrays resized to `size`; re-lit (`prior.relight`) when
-  `relight` (the sweeps and the prior see the same references)."""
+def _load_references(pairs: list, size: int, relight: str):
+  """The reference (raw, sRGB) arrays resized to `size`; re-lit in `prior.relight` mode
+  `relight` unless it is "" (the sweeps and the prior see the same references)."""
   refs = (fit_reference(*load_pair(p), size) for p in pairs)
-  return relight_pairs(refs)[0] if relight else refs
+  return relight_pairs(refs, relight)[0] if relight else refs
 
 
 def _big(config, work: pathlib.Path, size: str) -> None:
@@ -197,7 +197,7 @@ def _summary(rows: dict[str, list[dict]]) -> str:
   return "\n".join(lines)
 
 
-def _sweeps(encoder, ref_pairs: list, size: int, relight: bool, test: list, loaded: list,
+def _sweeps(encoder, ref_pairs: list, size: int, relight: str, test: list, loaded: list,
             clusters: list[int], groups: list[int], default_group: int, iterations: int,
             seed: int, search: bool, rows: dict, times: dict) -> dict:
   refs, times["sweep reference encoding"] = _timed(
@@ -247,13 +247,13 @@ def main(argv: list[str]) -> None:
   p = config.prior
   ref_size = int(p.get("reference_size", 0))
   ref_pairs = select_references(train, int(p.get("references", 0)))
-  relight = bool(config.get("relight", False))
+  relight = str(config.get("relight", ""))
   if not (_REUSE.value and enc_path.exists()):
     _, times["encoder training"] = _timed(stages.train_encoder_stage, config, work, train=train,
                                           val=val)
   encoder = load_model(enc_path)
   if not (_REUSE.value and prior_path.exists()):
-    refs = _load_references(ref_pairs, ref_size, relight=False)
+    refs = _load_references(ref_pairs, ref_size, "")  # build_prior_from_arrays re-lights
     prior, times["prior build"] = _timed(stages.build_prior_from_arrays, encoder, refs,
                                          relight=relight,
                                          num_clusters=int(p.clusters),

@@ -31,9 +31,9 @@ the git-ignored `data/`, `runs/`):
       --variants unet,full --curve 200 --unet_steps 400 --json runs/prior_any_isp/bench.json
 
 Arguments (name=value pairs after the file name): recipe (below), root, test_root, match,
-test_camera, camera, num_devices (data-parallel devices, 0 = all), relight (train the
-encoder and build the prior on raws re-lit to the train set's mean gains,
-`r2lcm_jax/prior/relight.py`), encoder_steps,
+test_camera, camera, num_devices (data-parallel devices, 0 = all), relight ("" off, or
+"gains" / "colour": train the encoder and build the prior on raws re-lit to the set's
+mean gains, `r2lcm_jax/prior/relight.py`), encoder_steps,
 reconstructor_steps, clusters, group_size, references (reference images, 0 = all),
 reference_size (longer side, 0 = as they are), use_prior / reliable / nonlocal_fusion
 (Table 1's reconstructor rows, for `r2lcm prior train`; `bench prior --variants` sets
@@ -98,7 +98,7 @@ def get_config(arg=None):
   c.recipe = _recipe(arg)
   c.seed = 0
   c.num_devices = 1
-  c.relight = False
+  c.relight = ""
   c.log_every_steps = 50
   c.data = ml_collections.ConfigDict(dict(
     root="", camera="any", match="IMX135", train_split="train", val_split="",

@@ -37,8 +37,9 @@ _CLUSTERS = flags.DEFINE_integer("clusters", 5000, "k-means clusters (prior entr
 _GROUP = flags.DEFINE_integer("group_size", 200, "Nearest members averaged per cluster.")
 _ITERS = flags.DEFINE_integer("iterations", 20, "k-means iterations.")
 _SEED = flags.DEFINE_integer("seed", 0, "k-means seed.")
-_RELIGHT = flags.DEFINE_bool("relight", False, "Re-light the references' raws to their mean "
-                             "gains before building (prior.relight; as the config's `relight`).")
+_RELIGHT = flags.DEFINE_enum("relight", "", ["", "gains", "colour"],
+                             "Re-light the references' raws to their mean gains before building "
+                             "(prior.relight modes; as the config's `relight`).")
 _PRIOR = flags.DEFINE_string("prior", None, "Prior file (.npz).")
 _SRGB = flags.DEFINE_string("srgb", None, "Input sRGB image (PNG/TIFF/JPEG).")
 _CKPT = flags.DEFINE_string("checkpoint", None, "Encoder + reconstructor .msgpack file.")

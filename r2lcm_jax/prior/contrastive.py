@@ -105,7 +105,7 @@ def _arrays(pairs: Pairs) -> list[tuple[np.ndarray, np.ndarray]]:
 def create_contrastive_task(encoder: PixelSearchEncoder, train: Pairs, val: Pairs, *,
                             patch_size: int = 64, batch_size: int = 8,
                             reference_batch_size: int = 8, val_batches: int = 2,
-                            seed: int = 0, relight: bool = False) -> Task:
+                            seed: int = 0, relight: str = "") -> Task:
   """The loop `Task` of Algorithm 1.
 
   Args:
@@ -116,13 +116,13 @@ def create_contrastive_task(encoder: PixelSearchEncoder, train: Pairs, val: Pair
     patch_size, batch_size, reference_batch_size: patch side and counts per step.
     val_batches: number of fixed validation batches.
     seed: data seed.
-    relight: load every image and re-light its raw to the train set's mean gains
-      (`prior.relight`; val images to the same gains), so that the assembly is not
-      charged for illuminants.
+    relight: "" (off), or a `prior.relight` mode: load every image and re-light its raw
+      to the train set's mean gains (val images to the same gains), so that the
+      assembly is not charged for illuminants.
   """
   if relight:
-    train, mean_gains = relight_pairs(_arrays(train))
-    val = relight_pairs(_arrays(val), mean_gains=mean_gains)[0] if val else []
+    train, mean_gains = relight_pairs(_arrays(train), relight)
+    val = relight_pairs(_arrays(val), relight, mean_gains=mean_gains)[0] if val else []
   targets, references = split_targets_references(train)
   it = make_contrastive_iter(targets, references, patch_size=patch_size, batch_size=batch_size,
                              reference_batch_size=reference_batch_size, seed=seed)

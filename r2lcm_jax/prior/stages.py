@@ -116,7 +116,7 @@ def train_encoder_stage(config: ml_collections.ConfigDict, workdir: str | os.Pat
 
   `train` / `val` replace the config's data splits when given (the benchmark passes the
   pairs of several rendered roots; `val` may be empty: no validation). The config's
-  top-level `relight` (default off) re-lights the raws (`prior.relight`).
+  top-level `relight` ("": off; a `prior.relight` mode) re-lights the raws.
   """
   workdir = pathlib.Path(workdir)
   e = config.encoder
@@ -125,7 +125,7 @@ def train_encoder_stage(config: ml_collections.ConfigDict, workdir: str | os.Pat
   task = create_contrastive_task(encoder, train, val, patch_size=int(e.patch_size),
                                  batch_size=int(e.batch_size),
                                  reference_batch_size=int(e.reference_batch_size),
-                                 seed=int(config.seed), relight=bool(config.get("relight", False)))
+                                 seed=int(config.seed), relight=str(config.get("relight", "")))
   state = loop.train_and_evaluate(loop_config(config, e), workdir / "encoder", task=task)
   model = PriorModel(encoder, state.params)
   save_model(workdir / "encoder.msgpack", model)
@@ -134,7 +134,7 @@ def train_encoder_stage(config: ml_collections.ConfigDict, workdir: str | os.Pat
 
 def build_prior(model: PriorModel, pairs: list[ImagePair], *, num_clusters: int = 5000,
                 group_size: int = 200, iterations: int = 20, seed: int = 0,
-                relight: bool = False) -> Prior:
+                relight: str = "") -> Prior:
   """Algorithm 2 over every half-resolution pixel of `pairs`."""
   if not pairs:
     raise ConfigError("no reference images to build the prior from")
@@ -148,20 +148,21 @@ def build_prior(model: PriorModel, pairs: list[ImagePair], *, num_clusters: int 
 def build_prior_from_arrays(model: PriorModel, images: Iterable[tuple[np.ndarray, np.ndarray]], *,
                             num_clusters: int = 5000, group_size: int = 200,
                             iterations: int = 20, seed: int = 0,
-                            relight: bool = False) -> Prior:
+                            relight: str = "") -> Prior:
   """Algorithm 2 over every half-resolution pixel of (raw, sRGB) (H, W, 3) float32 images
-  (e.g. references resized by `references.fit_reference`). `relight`: the references'
-  raws re-lit to their mean gains first (`prior.relight`; the gains are recorded in
-  `info["relight_gains"]`)."""
+  (e.g. references resized by `references.fit_reference`). `relight` ("" = off, or a
+  `prior.relight` mode): the references' raws re-lit to their mean gains first (mode
+  and gains recorded in `info["relight"]`, `info["relight_gains"]`)."""
   gains = None
   if relight:
-    images, gains = relight_pairs(images)
+    images, gains = relight_pairs(images, relight)
   refs = encode_references(model.encoder, model.encoder_params, images)
   if refs[0].shape[0] < num_clusters:
     raise ConfigError(f"{refs[0].shape[0]} reference pixels are fewer than {num_clusters} clusters")
   prior = compress_prior(refs, model.encoder_params, num_clusters=num_clusters,
                          group_size=group_size, iterations=iterations, seed=seed)
   if gains is not None:
+    prior.info["relight"] = relight
     prior.info["relight_gains"] = [float(g) for g in gains]
   return prior
 
