@@ -263,9 +263,10 @@ def _train_prior(spec: str, config, train: list, val: list, work: pathlib.Path):
   encoder = stages.train_encoder_stage(config, folder, train=train, val=val)
   t1 = time.perf_counter()
   p = config.prior
+  relight = str(config.get("relight", ""))  # the prior re-lit as the encoder was trained
   prior = stages.build_prior(encoder, train, num_clusters=int(p.clusters),
                              group_size=int(p.group_size), iterations=int(p.iterations),
-                             seed=int(config.seed))
+                             seed=int(config.seed), relight=relight)
   save_prior(folder / "prior.npz", prior)
   t2 = time.perf_counter()
   stages.train_reconstructor_stage(config, folder, folder / "encoder.msgpack",
@@ -284,7 +285,8 @@ def _train_prior(spec: str, config, train: list, val: list, work: pathlib.Path):
     f"{prior.info.get('reference_pixels', '?')} half-resolution pixels; {size / 1e6:.2f} MB "
     f"file) in {t2 - t1:.0f} s; reconstructor {int(r.num_steps)} steps (width "
     f"{int(r.features)}, {int(r.heads)} heads, batch {int(r.batch_size)} of "
-    f"{int(r.patch_size)}x{int(r.patch_size)}) in {t3 - t2:.0f} s; seed {int(config.seed)}")
+    f"{int(r.patch_size)}x{int(r.patch_size)}) in {t3 - t2:.0f} s; seed {int(config.seed)}"
+    f"{f'; re-lit ({relight})' if relight else ''}")
 
 
 def _train_cam(spec: str, train: list, val: list, work: pathlib.Path):
