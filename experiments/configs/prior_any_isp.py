@@ -64,6 +64,7 @@ Recipes (`recipe=cpu|gpu`, applied before the other arguments, which override it
 import ml_collections
 
 from r2lcm_jax.errors import ConfigError
+from r2lcm_jax.prior.relight import MODES as RELIGHT_MODES
 from r2lcm_jax.train import config as base
 
 RECIPES = ("cpu", "gpu")
@@ -114,11 +115,15 @@ def get_config(arg=None):
     use_prior=True, reliable=True, nonlocal_fusion=True))
   if c.recipe == "gpu":
     _gpu_recipe(c)
-  return base.apply_args(c, arg, recipe="recipe", relight="relight", encoder_steps="encoder.num_steps",
-                         reconstructor_steps="reconstructor.num_steps",
-                         clusters="prior.clusters", group_size="prior.group_size",
-                         references="prior.references",
-                         reference_size="prior.reference_size", test_root="data.test_root",
-                         match="data.match", test_camera="data.test_camera",
-                         use_prior="reconstructor.use_prior", reliable="reconstructor.reliable",
-                         nonlocal_fusion="reconstructor.nonlocal_fusion")
+  c = base.apply_args(c, arg, recipe="recipe", relight="relight", encoder_steps="encoder.num_steps",
+                      reconstructor_steps="reconstructor.num_steps",
+                      clusters="prior.clusters", group_size="prior.group_size",
+                      references="prior.references",
+                      reference_size="prior.reference_size", test_root="data.test_root",
+                      match="data.match", test_camera="data.test_camera",
+                      use_prior="reconstructor.use_prior", reliable="reconstructor.reliable",
+                      nonlocal_fusion="reconstructor.nonlocal_fusion")
+  if c.relight and c.relight not in RELIGHT_MODES:
+    raise ConfigError(f"config argument relight={c.relight!r}: choose from '' (off), "
+                      f"{', '.join(map(repr, RELIGHT_MODES))}")
+  return c

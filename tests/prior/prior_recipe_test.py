@@ -53,9 +53,12 @@ def test_the_gpu_recipe_sets_the_sizes_and_the_arguments_still_win():
   assert (c.encoder.num_steps, c.num_devices, c.prior.clusters, c.encoder.features) == (7, 2, 300, 32)
 
 
-def test_an_unknown_recipe_is_refused():
+def test_an_unknown_recipe_or_relight_mode_is_refused():
   with pytest.raises(ConfigError, match=r"recipe='tpu': choose from \['cpu', 'gpu'\]"):
     _load("recipe=tpu")
+  with pytest.raises(ConfigError, match=r"relight='1': choose from"):
+    _load("relight=1")
+  assert _load("relight=gains").relight == "gains" and _load().relight == ""
 
 
 def _write_dataset(root: pathlib.Path) -> None:
