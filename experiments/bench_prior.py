@@ -70,14 +70,13 @@ from r2lcm_jax.data.nus import load_pair
 from r2lcm_jax.errors import ConfigError
 from r2lcm_jax.prior import stages
 from r2lcm_jax.prior.bitdepth import bit_replicate, interval_centre
-from r2lcm_jax.prior.compression import encode_references, group_nearest
+from r2lcm_jax.prior.compression import group_nearest
 from r2lcm_jax.prior.diagnostics import gain_oracle
 from r2lcm_jax.prior.inference import assemble_image, reconstruct_image
 from r2lcm_jax.prior.kmeans import kmeans_inner_product
 from r2lcm_jax.prior.model_file import load_model
 from r2lcm_jax.prior.prior_file import load_prior, save_prior
 from r2lcm_jax.prior.references import fit_reference, select_references
-from r2lcm_jax.prior.relight import relight_pairs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "PriorRAW config, `path.py[:args]`.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.")
@@ -150,11 +149,8 @@ def _variant_files(variant: str) -> tuple[str, str]:
   return f"reconstructor_{variant}", f"model_{variant}.msgpack"
 
 
-def _load_references(pairs: list, size: int, relight: str):
-  """The reference (raw, sRGB) arrays resized to `size`; re-lit in `prior.relight` mode
-  `relight` unless it is "" (the sweeps and the prior see the same references)."""
-  refs = (fit_reference(*load_pair(p), size) for p in pairs)
-  return relight_pairs(refs, relight)[0] if relight else refs
+def _load_references(pairs: list, size: int):
+  return (fit_reference(*load_pair(p), size) for p in pairs)
 
 
 def _big(config, work: pathlib.Path, size: str) -> None:
@@ -200,9 +196,8 @@ def _summary(rows: dict[str, list[dict]]) -> str:
 def _sweeps(encoder, ref_pairs: list, size: int, relight: str, test: list, loaded: list,
             clusters: list[int], groups: list[int], default_group: int, iterations: int,
             seed: int, search: bool, rows: dict, times: dict) -> dict:
-  refs, times["sweep reference encoding"] = _timed(
-    encode_references, encoder.encoder, encoder.encoder_params,
-    _load_references(ref_pairs, size, relight))
+  (refs, _), times["sweep reference encoding"] = _timed(
+    stages.encode_reference_images, encoder, _load_references(ref_pairs, size), relight)
   info = {"images": len(ref_pairs), "pixels": int(refs[0].shape[0])}
   if search:
     rows[f"pixel searching ({info['pixels']} px)"] = _evaluate(
@@ -253,7 +248,7 @@ def main(argv: list[str]) -> None:
                                           val=val)
   encoder = load_model(enc_path)
   if not (_REUSE.value and prior_path.exists()):
-    refs = _load_references(ref_pairs, ref_size, "")  # build_prior_from_arrays re-lights
+    refs = _load_references(ref_pairs, ref_size)
     prior, times["prior build"] = _timed(stages.build_prior_from_arrays, encoder, refs,
                                          relight=relight,
                                          num_clusters=int(p.clusters),

@@ -24,6 +24,7 @@ __all__ = ["StepCoder", "EncodingStepCoder", "DecodingStepCoder", "GroupRate"]
 def _wide(shifts) -> bool:
   return shifts is not None and bool(np.any(shifts))
 
+
 @dataclasses.dataclass(frozen=True)
 class GroupRate:
   """Size of one coding group: symbols, the model's estimate (bits), real bytes."""

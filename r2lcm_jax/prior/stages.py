@@ -27,7 +27,7 @@ import numpy as np
 
 from r2lcm_jax.data.nus import ImagePair, find_pairs, load_pair
 from r2lcm_jax.errors import ConfigError
-from r2lcm_jax.prior.compression import compress_prior, encode_references
+from r2lcm_jax.prior.compression import ReferenceSet, compress_prior, encode_references
 from r2lcm_jax.prior.contrastive import create_contrastive_task
 from r2lcm_jax.prior.encoder import PixelSearchEncoder
 from r2lcm_jax.prior.inference import check_prior_matches
@@ -39,7 +39,7 @@ from r2lcm_jax.prior.relight import relight_pairs
 from r2lcm_jax.train import loop
 
 __all__ = ["dataset_pairs", "config_pairs", "loop_config", "train_encoder_stage", "build_prior",
-           "build_prior_from_arrays",
+           "build_prior_from_arrays", "encode_reference_images",
            "train_reconstructor_stage"]
 
 
@@ -145,6 +145,17 @@ def build_prior(model: PriorModel, pairs: list[ImagePair], *, num_clusters: int 
   return prior
 
 
+def encode_reference_images(model: PriorModel, images: Iterable[tuple[np.ndarray, np.ndarray]],
+                            relight: str = "") -> tuple[ReferenceSet, np.ndarray | None]:
+  """Every half-resolution pixel of (raw, sRGB) (H, W, 3) float32 images as (feature,
+  sRGB, raw) (`compression.encode_references`), the raws re-lit first when `relight` is
+  a `prior.relight` mode. Returns (the reference set, the common gains (3,) or None)."""
+  gains = None
+  if relight:
+    images, gains = relight_pairs(images, relight)
+  return encode_references(model.encoder, model.encoder_params, images), gains
+
+
 def build_prior_from_arrays(model: PriorModel, images: Iterable[tuple[np.ndarray, np.ndarray]], *,
                             num_clusters: int = 5000, group_size: int = 200,
                             iterations: int = 20, seed: int = 0,
@@ -153,10 +164,7 @@ def build_prior_from_arrays(model: PriorModel, images: Iterable[tuple[np.ndarray
   (e.g. references resized by `references.fit_reference`). `relight` ("" = off, or a
   `prior.relight` mode): the references' raws re-lit to their mean gains first (mode
   and gains recorded in `info["relight"]`, `info["relight_gains"]`)."""
-  gains = None
-  if relight:
-    images, gains = relight_pairs(images, relight)
-  refs = encode_references(model.encoder, model.encoder_params, images)
+  refs, gains = encode_reference_images(model, images, relight)
   if refs[0].shape[0] < num_clusters:
     raise ConfigError(f"{refs[0].shape[0]} reference pixels are fewer than {num_clusters} clusters")
   prior = compress_prior(refs, model.encoder_params, num_clusters=num_clusters,

@@ -3,6 +3,10 @@ encoder's contrastive task and the prior build."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -11,7 +15,7 @@ from r2lcm_jax.errors import ConfigError
 from r2lcm_jax.isp.stages import srgb_encode
 from r2lcm_jax.prior import stages
 from r2lcm_jax.prior.contrastive import contrastive_loss_fn, create_contrastive_task
-from r2lcm_jax.prior.relight import relight_pairs, srgb_gains
+from r2lcm_jax.prior.relight import MODES, relight_pairs, srgb_gains
 
 from .prior_references_test import _inteltau
 
@@ -95,3 +99,13 @@ def test_the_prior_build_records_the_gains_and_stores_relit_raws(real_data, tiny
   assert "relight_gains" not in plain.info
   np.testing.assert_array_equal(relit.features, plain.features)  # same sRGB, same keys
   assert not np.allclose(relit.raw, plain.raw)
+
+
+
+def test_the_build_cli_offers_every_relight_mode():
+  # The CLI spells the modes out (importing prior.relight at start-up would load scipy);
+  # its refusal of an unknown mode lists the ones it accepts.
+  r = subprocess.run([sys.executable, "-m", "r2lcm_jax.cli.main", "prior", "build", "--relight=x"],
+                     capture_output=True, text=True, timeout=120,
+                     env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert r.returncode == 2 and f"<{'|'.join(['', *MODES])}>" in r.stderr, r.stderr
